@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { cac } from 'cac';
+import { connect, checkConnection, redactUrl } from '../db/connect.js';
+import { loadMigrations, migrate } from '../db/migrate.js';
+import { DuctworkError } from '../errors.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+const cli = cac('ductwork');
+
+cli
+  .command('migrate', 'Create or upgrade the Ductwork schema (safe to run from many processes at once)')
+  .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)')
+  .option('--schema <name>', 'Schema name', { default: process.env.DUCTWORK_SCHEMA ?? 'ductwork' })
+  .option('--dry-run', 'Print the SQL instead of running it')
+  .example('ductwork migrate --database-url postgres://localhost/app')
+  .action(async (options: { databaseUrl?: string; schema: string; dryRun?: boolean }) => {
+    if (options.dryRun) {
+      for (const m of loadMigrations(options.schema)) process.stdout.write(`-- ${m.name}\n${m.sql}\n`);
+      return;
+    }
+    const url = options.databaseUrl ?? process.env.DATABASE_URL;
+    if (!url) throw new DuctworkError('config_invalid', 'No database: pass --database-url or set DATABASE_URL.');
+    const sql = connect({ url, schema: options.schema, max: 2, applicationName: 'ductwork-migrate' });
+    try {
+      await checkConnection(sql, url);
+      const applied = await migrate(sql, options.schema, (line) => process.stdout.write(`${line}\n`));
+      process.stdout.write(applied.length ? `Migrated ${redactUrl(url)} schema "${options.schema}" (${applied.length} applied).\n` : `Schema "${options.schema}" is up to date.\n`);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+cli.help();
+cli.version(pkg.version);
+
+async function main(): Promise<void> {
+  cli.parse(process.argv, { run: false });
+  if (!cli.matchedCommand) {
+    if (cli.args.length > 0) {
+      process.stderr.write(`Unknown command: ${cli.args[0]}\n`);
+      cli.outputHelp();
+      process.exitCode = 1;
+    } else if (!cli.options.help && !cli.options.version) {
+      cli.outputHelp();
+    }
+    return;
+  }
+  await cli.runMatchedCommand();
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof DuctworkError ? `${error.message} [${error.code}]` : (error as Error)?.stack ?? String(error);
+  process.stderr.write(`ductwork: ${message}\n`);
+  process.exitCode = 1;
+});

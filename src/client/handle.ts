@@ -1,0 +1,37 @@
+import type { PipelineStatus } from '../db/queries/pipelines.js';
+import type { HaltReason } from '../db/queries/branches.js';
+
+/** A snapshot of one pipeline: its status, its latest run, and why it halted if it did. */
+export interface PipelineStatusReport {
+  id: string;
+  pipeline: string;
+  status: PipelineStatus;
+  runId: string;
+  /** The final output (parsed JSON) once completed, else undefined. */
+  output?: unknown;
+  triggeredAt: Date;
+  completedAt: Date | null;
+  haltedAt: Date | null;
+  /** One entry per halted branch of the latest run. */
+  halts: { branchId: string; reason: HaltReason; detail: string | null }[];
+  /** How many steps of the latest run are in each status. */
+  steps: Record<'in_progress' | 'advancing' | 'failed' | 'completed', number>;
+}
+
+/** Options for waiting on a pipeline. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds (default: wait forever). */
+  timeoutMs?: number;
+}
+
+/** A triggered pipeline: its id and ways to read its progress and result. */
+export interface PipelineHandle<Out = unknown> {
+  readonly id: string;
+  readonly pipeline: string;
+  /** The current status report. */
+  status(): Promise<PipelineStatusReport>;
+  /** Resolves with the report once the pipeline is completed or halted. */
+  wait(options?: WaitOptions): Promise<PipelineStatusReport>;
+  /** Resolves with the final output once completed; rejects with `pipeline_halted` if it halts. */
+  result(options?: WaitOptions): Promise<Out>;
+}

@@ -1,0 +1,62 @@
+/**
+ * Every configuration key, its type, default and unit, in one place. Times are in seconds, like
+ * the YAML file. A "per pipeline" key takes a value or `{ default, <Pipeline>: value }`; a "per
+ * step" key also takes `{ <Pipeline>: { default, <Step>: value } }`.
+ */
+
+export type Scope = 'global' | 'pipeline' | 'step';
+
+export type KeySpec =
+  | { kind: 'int'; default: number; min: number; scope: Scope; doc: string }
+  | { kind: 'number'; default: number; min: number; scope: Scope; doc: string }
+  | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
+  | { kind: 'string'; default: string | undefined; doc: string }
+  | { kind: 'pipelines'; doc: string };
+
+export interface SectionSpec {
+  [key: string]: KeySpec | SectionSpec;
+}
+
+export const CONFIG_SCHEMA = {
+  app: { kind: 'string', default: undefined, doc: 'Module that exports your pipeline classes (path or file URL); loaded by the engine and every worker thread.' },
+  pipelines: { kind: 'pipelines', doc: 'Pipelines this process runs: "*" (all exported) or a list of names.' },
+  role: { kind: 'enum', default: 'all', values: ['all', 'advancer', 'worker'], doc: 'Which loops run here: all, advancer only, or job workers only.' },
+  forking: { kind: 'enum', default: 'none', values: ['none', 'default'], doc: 'none = one process with worker threads (default); default = one child process per role.' },
+  database: {
+    url: { kind: 'string', default: undefined, doc: 'PostgreSQL URL; falls back to DATABASE_URL.' },
+    schema: { kind: 'string', default: 'ductwork', doc: "Schema holding Ductwork's tables." },
+    pool_size: { kind: 'int', default: 10, min: 2, scope: 'global', doc: 'Connections in the engine pool.' },
+  },
+  job_worker: {
+    count: { kind: 'int', default: 5, min: 1, scope: 'pipeline', doc: 'Steps of one pipeline running at once in this process.' },
+    threads: { kind: 'int', default: 0, min: 0, scope: 'global', doc: 'Worker threads in the pool; 0 = one per CPU.' },
+    max_retry: { kind: 'int', default: 3, min: 0, scope: 'step', doc: 'Re-runs after a step throws, before the branch halts (job_retries_exhausted).' },
+    max_crash: { kind: 'int', default: 10, min: 0, scope: 'step', doc: 'Re-runs after infrastructure failures (dead thread/process), before the branch halts (job_crashes_exhausted).' },
+    polling_timeout: { kind: 'number', default: 1, min: 0, scope: 'pipeline', doc: 'Seconds between polls when idle (±25% jitter); wake-ups usually come sooner.' },
+    shutdown_timeout: { kind: 'number', default: 20, min: 0, scope: 'global', doc: 'Seconds a graceful stop waits for running steps before abandoning them for re-run.' },
+    retry_backoff: {
+      initial: { kind: 'number', default: 10, min: 0, scope: 'global', doc: 'Seconds before the first error retry.' },
+      multiplier: { kind: 'number', default: 2, min: 1, scope: 'global', doc: 'Each further retry waits this many times longer.' },
+      max: { kind: 'number', default: 3600, min: 0, scope: 'global', doc: 'Longest wait between retries, in seconds.' },
+      jitter: { kind: 'number', default: 0.25, min: 0, scope: 'global', doc: 'Random spread of each wait, as a fraction (0.25 = ±25%).' },
+    },
+  },
+  pipeline_advancer: {
+    count: { kind: 'int', default: 3, min: 1, scope: 'pipeline', doc: 'Concurrent advancer loops per pipeline.' },
+    batch_size: { kind: 'int', default: 50, min: 1, scope: 'global', doc: 'Branches one advancer transaction moves at most.' },
+    max_retry: { kind: 'int', default: 10, min: 0, scope: 'global', doc: 'Routing errors tolerated per step before the branch halts (advancer_retries_exhausted).' },
+    polling_timeout: { kind: 'number', default: 1, min: 0, scope: 'pipeline', doc: 'Seconds between polls when idle (±25% jitter).' },
+    shutdown_timeout: { kind: 'number', default: 20, min: 0, scope: 'global', doc: 'Seconds a graceful stop waits for advancing transactions.' },
+    steps: {
+      max_depth: { kind: 'int', default: -1, min: -1, scope: 'step', doc: 'Largest fan-out (expand elements / divide targets); -1 = unlimited.' },
+    },
+  },
+  supervisor: {
+    polling_timeout: { kind: 'number', default: 1, min: 0, scope: 'global', doc: 'Seconds between supervisor heartbeats.' },
+    reaper_timeout: { kind: 'number', default: 300, min: 1, scope: 'global', doc: 'Seconds without heartbeat after which a process is presumed dead.' },
+    shutdown_timeout: { kind: 'number', default: 30, min: 0, scope: 'global', doc: 'Seconds the supervisor waits in total before forcing a stop.' },
+  },
+  logger: {
+    level: { kind: 'enum', default: 'info', values: ['debug', 'info', 'warn', 'error', 'silent'], doc: 'Lowest level logged.' },
+  },
+} as const satisfies SectionSpec;

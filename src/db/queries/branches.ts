@@ -1,0 +1,118 @@
+import type { Queryable } from '../connect.js';
+
+/** One open fan-out a branch is inside: fan-out id and the branch's index within it. */
+export interface FanFrame {
+  f: string;
+  i: number;
+}
+
+/** Why a branch halted. */
+export type HaltReason =
+  | 'job_retries_exhausted'
+  | 'job_crashes_exhausted'
+  | 'advancer_retries_exhausted'
+  | 'advancer_crashes_exhausted'
+  | 'max_fanout_exceeded'
+  | 'condition_unmatched'
+  | 'transition_invalid';
+
+export interface NewBranch {
+  id: string;
+  runId: string;
+  pipelineKlass: string;
+  parentBranchId: string | null;
+  frames: FanFrame[];
+}
+
+/** Inserts many branches in one statement (an expand may create thousands). */
+export function insertBranches(sql: Queryable, branches: NewBranch[]) {
+  return sql`
+    insert into branches (id, run_id, pipeline_klass, parent_branch_id, frames, status, started_at, last_advanced_at)
+    select id, run_id, pipeline_klass, parent_branch_id, frames::jsonb, 'in_progress', clock_timestamp(), clock_timestamp()
+    from unnest(${sql.array(branches.map((b) => b.id))}::uuid[],
+                ${sql.array(branches.map((b) => b.runId))}::uuid[],
+                ${sql.array(branches.map((b) => b.pipelineKlass))}::text[],
+                ${sql.array(branches.map((b) => b.parentBranchId) as string[])}::uuid[],
+                ${sql.array(branches.map((b) => JSON.stringify(b.frames)))}::text[])
+      as t(id, run_id, pipeline_klass, parent_branch_id, frames)`;
+}
+
+/** A branch locked for advancement together with the finished step it will be moved off. */
+export interface AdvanceableBranch {
+  branch_id: string;
+  run_id: string;
+  pipeline_id: string;
+  frames: FanFrame[];
+  advance_errors: number;
+  step_id: string;
+  node: string;
+  klass: string;
+  step_status: 'advancing' | 'failed';
+  output: string | null;
+  idempotency_key: string;
+}
+
+/**
+ * Locks up to `limit` in-progress branches of `pipeline` whose current step finished (its job
+ * succeeded or failed for good). The row locks are the claim: they last for the advancing
+ * transaction, so a dead advancer releases them by dying. Uses `steps_awaiting_advance`.
+ */
+export function lockAdvanceableBranches(sql: Queryable, pipeline: string, limit: number) {
+  return sql<AdvanceableBranch[]>`
+    select b.id as branch_id, b.run_id, r.pipeline_id, b.frames, b.advance_errors,
+           s.id as step_id, s.node, s.klass, s.status as step_status, s.output, s.idempotency_key
+    from steps s
+    join branches b on b.id = s.branch_id
+    join runs r on r.id = b.run_id
+    where s.pipeline_klass = ${pipeline}
+      and s.completed_at is null and s.status in ('advancing', 'failed')
+      and b.status = 'in_progress' and b.advance_after <= clock_timestamp()
+    order by s.finished_at
+    limit ${limit}
+    for update of b skip locked`;
+}
+
+/** Ends a branch successfully; `terminalStepId` is set when it ended at a terminal node. */
+export function completeBranch(sql: Queryable, branchId: string, terminalStepId: string | null) {
+  return sql`
+    update branches set status = 'completed', completed_at = clock_timestamp(), last_advanced_at = clock_timestamp(),
+                        terminal_step_id = ${terminalStepId}, updated_at = clock_timestamp()
+    where id = ${branchId} and status = 'in_progress'`;
+}
+
+/** Halts a branch with a reason and a human-readable detail. */
+export function haltBranch(sql: Queryable, branchId: string, reason: HaltReason, detail: string) {
+  return sql`
+    update branches set status = 'halted', halt_reason = ${reason}, halt_detail = ${detail},
+                        last_advanced_at = clock_timestamp(), updated_at = clock_timestamp()
+    where id = ${branchId} and status = 'in_progress'`;
+}
+
+/** After a successful chain-like move: the branch's advancer error budget starts afresh. */
+export function resetAdvanceErrors(sql: Queryable, branchId: string) {
+  return sql`
+    update branches set advance_errors = 0, advance_after = '-infinity', last_advanced_at = clock_timestamp(),
+                        updated_at = clock_timestamp()
+    where id = ${branchId}`;
+}
+
+/** Records a failed advancement and when the branch may be tried again (database clock). */
+export function deferAdvance(sql: Queryable, branchId: string, delayMs: number, detail: string) {
+  return sql`
+    update branches set advance_errors = advance_errors + 1,
+                        advance_after = clock_timestamp() + make_interval(secs => ${delayMs / 1000}),
+                        halt_detail = ${detail}, updated_at = clock_timestamp()
+    where id = ${branchId} and status = 'in_progress'`;
+}
+
+/** Whether any branch of the run is still open (read after the run lock; uses `branches_open_by_run`). */
+export async function runHasOpenBranch(sql: Queryable, runId: string): Promise<boolean> {
+  const [row] = await sql`select exists (select 1 from branches where run_id = ${runId} and status = 'in_progress') as open`;
+  return Boolean(row?.open);
+}
+
+/** Halt reasons of a run's halted branches, oldest first (the on_halt handler's input). */
+export async function haltReasons(sql: Queryable, runId: string): Promise<HaltReason[]> {
+  const rows = await sql`select halt_reason from branches where run_id = ${runId} and status = 'halted' order by started_at, id`;
+  return rows.map((r) => r.halt_reason as HaltReason);
+}

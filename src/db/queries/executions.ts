@@ -1,0 +1,151 @@
+import type { Queryable } from '../connect.js';
+
+/** A job claimed by this process: everything a worker thread needs to run the step. */
+export interface ClaimedExecution {
+  id: string;
+  claim_token: string;
+  retry_count: number;
+  crash_count: number;
+  step_id: string;
+  run_id: string;
+  pipeline_id: string;
+  klass: string;
+  node: string;
+  input: string;
+  idempotency_key: string;
+}
+
+/**
+ * Claims up to `limit` due executions of `pipeline` in one statement: SKIP LOCKED picks rows
+ * nobody else is claiming, and the UPDATE re-states the predicate. Each claim gets a fresh token
+ * that fences its commit. Uses `executions_ready`.
+ */
+export function claimExecutions(sql: Queryable, pipeline: string, limit: number, processId: string) {
+  return sql<ClaimedExecution[]>`
+    with ready as (
+      select id from executions
+      where pipeline_klass = ${pipeline} and claimed_at is null and run_at <= clock_timestamp()
+      order by run_at
+      limit ${limit}
+      for update skip locked
+    )
+    update executions e
+    set claimed_at = clock_timestamp(), claim_token = gen_random_uuid(), process_id = ${processId}
+    from ready, steps s, runs r
+    where e.id = ready.id and e.claimed_at is null and e.pipeline_klass = ${pipeline}
+      and s.id = e.step_id and r.id = s.run_id
+    returning e.id::text as id, e.claim_token, e.retry_count, e.crash_count, s.id as step_id, s.run_id,
+              r.pipeline_id, s.klass, s.node, s.input, s.idempotency_key`;
+}
+
+/** A successful result to record: the claim it belongs to and the output JSON text. */
+export interface Success {
+  id: string;
+  token: string;
+  output: string;
+}
+
+/**
+ * Records many successes in one statement, each fenced by its claim token: a claim that is no
+ * longer ours (reaped, already committed) writes nothing. Returns the ids that were recorded;
+ * the rest were lost claims.
+ */
+export async function commitSuccesses(sql: Queryable, results: Success[]): Promise<Set<string>> {
+  const rows = await sql`
+    with input as (
+      select * from unnest(${sql.array(results.map((r) => r.id))}::bigint[],
+                           ${sql.array(results.map((r) => r.token))}::uuid[],
+                           ${sql.array(results.map((r) => r.output))}::text[]) as t(id, token, output)
+    ), done as (
+      update executions e set completed_at = clock_timestamp(), outcome = 'success'
+      from input
+      where e.id = input.id and e.claim_token = input.token and e.completed_at is null
+      returning e.id, e.step_id, input.output
+    ), moved as (
+      update steps s
+      set status = case when s.branch_id is null then 'completed' else 'advancing' end,
+          output = done.output, finished_at = clock_timestamp(),
+          completed_at = case when s.branch_id is null then clock_timestamp() end,
+          updated_at = clock_timestamp()
+      from done
+      where s.id = done.step_id and s.status = 'in_progress'
+      returning s.id
+    )
+    select done.id::text as id from done`;
+  return new Set(rows.map((r) => r.id as string));
+}
+
+/** A failed or crashed execution to record, and what comes next for its step. */
+export interface Failure {
+  id: string;
+  token: string;
+  outcome: 'failure' | 'crashed';
+  errorClass: string;
+  errorCode: string | null;
+  errorMessage: string;
+  errorStack: string | null;
+  /** Enqueue another execution after `delayMs`; otherwise the step fails for good. */
+  again: boolean;
+  delayMs: number;
+}
+
+/**
+ * Records a failure or crash, fenced by the claim token, and in the same statement either
+ * enqueues the next execution (error retry: retry_count + 1; crash: crash_count + 1; the other
+ * budget carries over) or marks the step failed. Returns false when the claim was lost.
+ */
+export async function commitFailure(sql: Queryable, failure: Failure): Promise<boolean> {
+  const crash = failure.outcome === 'crashed' ? 1 : 0;
+  const [row] = await sql`
+    with failed as (
+      update executions set completed_at = clock_timestamp(), outcome = ${failure.outcome},
+        error_class = ${failure.errorClass}, error_code = ${failure.errorCode},
+        error_message = ${failure.errorMessage}, error_stack = ${failure.errorStack}
+      where id = ${failure.id} and claim_token = ${failure.token} and completed_at is null
+      returning step_id, pipeline_klass, retry_count, crash_count
+    ), again as (
+      insert into executions (step_id, pipeline_klass, run_at, retry_count, crash_count)
+      select step_id, pipeline_klass, clock_timestamp() + make_interval(secs => ${failure.delayMs / 1000}),
+             retry_count + ${1 - crash}, crash_count + ${crash}
+      from failed where ${failure.again}
+      returning id
+    ), gave_up as (
+      update steps s set status = 'failed', finished_at = clock_timestamp(),
+                         completed_at = case when s.branch_id is null then clock_timestamp() end,
+                         updated_at = clock_timestamp()
+      from failed where s.id = failed.step_id and not ${failure.again} and s.status = 'in_progress'
+      returning s.id
+    )
+    select count(*)::int as fenced from failed`;
+  return (row?.fenced as number) === 1;
+}
+
+/** Outcome of the latest finished execution of a step (to tell retries from crashes when it failed). */
+export async function lastOutcome(sql: Queryable, stepId: string): Promise<'success' | 'failure' | 'crashed' | undefined> {
+  const [row] = await sql`
+    select outcome from executions where step_id = ${stepId} and outcome is not null order by id desc limit 1`;
+  return row?.outcome as 'success' | 'failure' | 'crashed' | undefined;
+}
+
+export interface ExecutionRow {
+  id: string;
+  step_id: string;
+  retry_count: number;
+  crash_count: number;
+  claimed_at: Date | null;
+  completed_at: Date | null;
+  outcome: 'success' | 'failure' | 'crashed' | null;
+  error_class: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  process_id: string | null;
+  run_at: Date;
+}
+
+/** Every execution of a step, oldest first. */
+export function executionsOfStep(sql: Queryable, stepId: string) {
+  return sql<ExecutionRow[]>`
+    select id::text as id, step_id, retry_count, crash_count, claimed_at, completed_at, outcome, error_class,
+           error_code, error_message, process_id, run_at
+    from executions where step_id = ${stepId} order by id`;
+}

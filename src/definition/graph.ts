@@ -1,0 +1,71 @@
+/**
+ * The frozen, JSON form of a pipeline definition. It is stored with every run, and the advancer
+ * routes each run with its own stored copy, never with the current code.
+ */
+
+/** How a branch reached a step (stored on each step row). `start` for the first step. */
+export type ToTransition =
+  | 'start'
+  | 'chain'
+  | 'divide'
+  | 'combine'
+  | 'expand'
+  | 'collapse'
+  | 'divert'
+  | 'converge'
+  | 'on_halt';
+
+/** The transition types an edge can carry. */
+export type EdgeType = 'chain' | 'divide' | 'combine' | 'expand' | 'collapse' | 'divert' | 'converge';
+
+/** Outgoing transition of a node. A node without `type` is terminal. */
+export type Edge = TerminalEdge | LinearEdge | FanInEdge | DivideEdge | ExpandEdge | DivertEdge;
+
+/** A node where the branch ends. */
+export interface TerminalEdge {
+  klass: string;
+  type?: undefined;
+}
+/** The branch continues at one node. */
+export interface LinearEdge {
+  klass: string;
+  type: 'chain' | 'converge';
+  to: [string];
+}
+/** The branch arrives at the fan-in of its innermost fan-out. */
+export interface FanInEdge {
+  klass: string;
+  type: 'combine' | 'collapse';
+  to: [string];
+}
+/** One child branch per target node. */
+export interface DivideEdge {
+  klass: string;
+  type: 'divide';
+  to: string[];
+}
+/** One child branch per element; `collapse_into` is fired with `[]` when the array is empty. */
+export interface ExpandEdge {
+  klass: string;
+  type: 'expand';
+  to: [string];
+  collapse_into?: string;
+}
+/** `to` maps a route key to a node; `otherwise` is the fallback and always present. */
+export interface DivertEdge {
+  klass: string;
+  type: 'divert';
+  to: Record<string, string>;
+}
+
+/** A validated, frozen definition graph. */
+export interface DefinitionGraph {
+  version: 1;
+  /** Node names in insertion order; the first is the start node. */
+  nodes: string[];
+  edges: Record<string, Edge>;
+  metadata: { on_halt?: { klass: string } };
+}
+
+/** Node name of the synthetic step that runs a pipeline's `onHalt` handler. */
+export const ON_HALT_NODE = '$on_halt';

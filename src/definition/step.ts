@@ -1,0 +1,91 @@
+import { ContextError } from '../errors.js';
+import type { Json } from './json.js';
+
+/**
+ * The run's key/value store, shared by every step of one run (one incarnation of a pipeline).
+ * Values are JSON. A key is set once unless `overwrite: true` is passed.
+ */
+export interface StepContext {
+  /** The value stored under `key` for this run, or `null` when it was never set. */
+  get<T extends Json = Json>(key: string): Promise<T | null>;
+  /** Stores `value` under `key`. Throws `ContextError` (`context_overwrite`) if set before, unless `overwrite`. */
+  set<T extends Json>(key: string, value: T, options?: { overwrite?: boolean }): Promise<T>;
+}
+
+/** What the engine tells a step instance about the execution it is part of. */
+export interface StepRuntimeInfo {
+  pipelineId: string;
+  runId: string;
+  stepId: string;
+  executionId: string;
+  /** Stable across retries, crash re-runs and revive: use it to make side effects idempotent. */
+  idempotencyKey: string;
+  /** 1 for the first attempt, 2 after one error retry, ... */
+  attempt: number;
+  /** How many times this step was re-run after an infrastructure crash. */
+  crashCount: number;
+  context: StepContext;
+}
+
+/** Where the engine attaches {@link StepRuntimeInfo} on a step instance; shared with worker threads by name. */
+export const STEP_RUNTIME = Symbol.for('ductwork.step.runtime');
+
+/**
+ * Base class of every step. A step is a class with an `execute(input)` method; its return value
+ * (a JSON value, or a promise of one) is persisted and becomes the next step's input.
+ *
+ * ```ts
+ * class LoadUser extends Step {
+ *   async execute(id: number): Promise<User> {
+ *     return crm.load(id, { key: this.idempotencyKey });
+ *   }
+ * }
+ * ```
+ *
+ * Steps are found by name at run time (the class name, or `static stepName`), so renaming a step
+ * class breaks runs already in flight: keep `stepName` when you rename.
+ */
+export abstract class Step {
+  /** Registry name of this step; defaults to the class name. Set it when bundlers mangle names. */
+  static stepName?: string;
+
+  declare [STEP_RUNTIME]?: StepRuntimeInfo;
+
+  /** Does the work. The parameter is the previous step's output (or the trigger input). */
+  abstract execute(input: never): unknown;
+
+  /** The run's key/value store. */
+  get context(): StepContext {
+    return this.#runtime('context').context;
+  }
+
+  /** A stable id for this step's work, the same across retries, crash re-runs and revive. */
+  get idempotencyKey(): string {
+    return this.#runtime('idempotencyKey').idempotencyKey;
+  }
+
+  /** Facts about the current execution (ids, attempt number, crash count). */
+  get execution(): Omit<StepRuntimeInfo, 'context'> {
+    const { context: _context, ...rest } = this.#runtime('execution');
+    return rest;
+  }
+
+  #runtime(what: string): StepRuntimeInfo {
+    const info = this[STEP_RUNTIME];
+    if (!info) {
+      throw new ContextError(
+        'context_unavailable',
+        `${this.constructor.name}.${what} is only available while Ductwork runs the step (inside execute).`,
+      );
+    }
+    return info;
+  }
+}
+
+/** A concrete step class, constructible with no arguments. */
+export type StepClass = (new () => Step) & { stepName?: string };
+
+/** The registry name of a step class. */
+export function stepNameOf(klass: StepClass): string {
+  return klass.stepName ?? klass.name;
+}

@@ -1,0 +1,213 @@
+import { hostname } from 'node:os';
+import { DuctworkClient } from '../client/client.js';
+import { peekDefaultClient, setDefaultClient } from '../client/default-client.js';
+import { resolveConfig, settingFor, type DuctworkConfig, type DuctworkOptions } from '../config/config.js';
+import { checkConnection, connect, redactUrl, type Sql } from '../db/connect.js';
+import { uuidv7 } from '../db/ids.js';
+import { assertMigrated } from '../db/migrate.js';
+import { deleteProcess, heartbeat, insertProcess } from '../db/queries/processes.js';
+import { getTuple, setTuple } from '../db/queries/tuples.js';
+import { ConfigError, ContextError, DuctworkError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import type { ContextRequest } from '../../workers/protocol.js';
+import { Advancer, DefinitionCache } from './advancer.js';
+import { loadAppModule, selectPipelines } from './app-module.js';
+import { JobWorker } from './job-worker.js';
+import { StepThreadPool } from './thread-pool.js';
+import { Wakeups } from './wakeups.js';
+
+/** Options of {@link Ductwork.start}: configuration keys plus a logger to use instead of the default. */
+export interface StartOptions extends DuctworkOptions {
+  log?: Logger;
+}
+
+/**
+ * A running engine (threaded mode): one process, a job worker loop and advancer loops per
+ * pipeline, one Piscina pool running steps, one postgres.js pool. Create it with
+ * {@link Ductwork.start}; call `stop()` on shutdown.
+ */
+export class Engine {
+  readonly config: DuctworkConfig;
+  readonly processId = uuidv7();
+  readonly log: Logger;
+  #sql: Sql | undefined;
+  #client: DuctworkClient | undefined;
+  #pool: StepThreadPool | undefined;
+  #jobWorkers: JobWorker[] = [];
+  #advancers: Advancer[] = [];
+  #pipelines: string[] = [];
+  #heartbeat: NodeJS.Timeout | undefined;
+  #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  #stopped: Promise<void> | undefined;
+
+  constructor(config: DuctworkConfig, log?: Logger) {
+    this.config = config;
+    this.log = log ?? createLogger(config.logger.level);
+  }
+
+  /** Names of the pipelines this engine runs. */
+  get pipelines(): readonly string[] {
+    return this.#pipelines;
+  }
+
+  /** A client sharing the engine's pool (trigger, status, wait). */
+  get client(): DuctworkClient {
+    if (!this.#client) throw new DuctworkError('engine_state', 'The engine is not running.');
+    return this.#client;
+  }
+
+  /** Connects, checks the schema, loads the app module and starts every loop. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new DuctworkError('engine_state', `Engine.start() called twice (state: ${this.#state}).`);
+    this.#state = 'starting';
+    const { config, log } = this;
+    const url = config.database.url ?? process.env.DATABASE_URL;
+    if (!url) {
+      throw new ConfigError('config_invalid', 'database.url is not set and DATABASE_URL is empty: Ductwork needs a PostgreSQL database.', {
+        details: { key: 'database.url' },
+      });
+    }
+    const app = await loadAppModule(config.app);
+    const pipelines = selectPipelines(app, config.pipelines);
+    const sql = connect({ url, schema: config.database.schema, max: config.database.pool_size, applicationName: 'ductwork-engine' });
+    this.#sql = sql;
+    try {
+      await checkConnection(sql, url);
+      await assertMigrated(sql, config.database.schema);
+      await insertProcess(sql, { id: this.processId, pid: process.pid, host: hostname(), role: config.role === 'all' ? 'supervisor' : config.role });
+    } catch (error) {
+      await sql.end({ timeout: 1 }).catch(() => {});
+      this.#state = 'stopped';
+      throw error;
+    }
+    this.#client = new DuctworkClient({ sql, schema: config.database.schema });
+    if (!peekDefaultClient()) setDefaultClient(this.#client);
+    this.#pipelines = pipelines.map((p) => p.name);
+
+    const wakeups = new Wakeups();
+    if (config.role !== 'advancer') {
+      const concurrency = pipelines.reduce((sum, p) => sum + settingFor(config.job_worker.count, 5, p.name), 0);
+      this.#pool = new StepThreadPool({
+        appUrl: app.url,
+        threads: config.job_worker.threads,
+        concurrency,
+        context: (request) => this.#answerContext(request),
+        log: log.child('thread_pool'),
+      });
+      for (const p of pipelines) {
+        this.#jobWorkers.push(
+          new JobWorker({ sql, pool: this.#pool, pipeline: p.name, config, processId: this.processId, log: log.child(`job_worker.${p.name}`), wakeups }),
+        );
+      }
+    }
+    if (config.role !== 'worker') {
+      const definitions = new DefinitionCache();
+      for (const p of pipelines) {
+        const count = settingFor(config.pipeline_advancer.count, 3, p.name);
+        for (let i = 0; i < count; i++) {
+          this.#advancers.push(new Advancer({ sql, pipeline: p.name, config, log: log.child(`pipeline_advancer.${p.name}.${i}`), wakeups, definitions }));
+        }
+      }
+    }
+    for (const worker of this.#jobWorkers) worker.start();
+    for (const advancer of this.#advancers) advancer.start();
+    this.#heartbeat = setInterval(() => this.#beat(), Math.max(50, config.supervisor.polling_timeout * 1000));
+    this.#heartbeat.unref();
+    this.#state = 'running';
+    log.info('Ductwork engine started', {
+      pipelines: this.#pipelines.join(', '),
+      role: config.role,
+      threads: this.#pool?.threads ?? 0,
+      database: redactUrl(url),
+      schema: config.database.schema,
+    });
+  }
+
+  /**
+   * Graceful stop: claims stop, running steps get `job_worker.shutdown_timeout` to finish, the
+   * rest are abandoned and re-enqueued at once (recorded as crashes), advancers finish their
+   * transaction, and the process row is removed. Idempotent; resolves when everything stopped.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#state === 'new' || this.#state === 'stopped') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopping';
+    const { log, config } = this;
+    await Promise.all(this.#jobWorkers.map((w) => w.stopClaiming()));
+    const drained = await withTimeout(Promise.all(this.#jobWorkers.map((w) => w.settled())), config.job_worker.shutdown_timeout * 1000);
+    if (!drained) {
+      const left = this.#jobWorkers.reduce((n, w) => n + w.inflight, 0);
+      log.warn('Shutdown timeout reached; abandoning running steps for immediate re-run', { steps: left });
+      for (const worker of this.#jobWorkers) worker.abandonRemaining();
+    }
+    await this.#pool?.destroy();
+    await Promise.all(this.#jobWorkers.map((w) => w.settled()));
+    await withTimeout(Promise.all(this.#advancers.map((a) => a.stop())), config.pipeline_advancer.shutdown_timeout * 1000);
+    clearInterval(this.#heartbeat);
+    if (this.#sql) {
+      await deleteProcess(this.#sql, this.processId).catch((error) => log.warn('Could not remove the process row', { error: (error as Error).message }));
+      if (peekDefaultClient() === this.#client) setDefaultClient(undefined);
+      await this.#sql.end({ timeout: 5 });
+    }
+    this.#state = 'stopped';
+    log.info('Ductwork engine stopped');
+  }
+
+  #beat(): void {
+    if (!this.#sql || this.#state !== 'running') return;
+    heartbeat(this.#sql, this.processId).then(
+      (found) => {
+        if (!found && this.#sql) {
+          this.log.warn('Process record missing, re-adopting (likely reaped after host suspend)');
+          return insertProcess(this.#sql, { id: this.processId, pid: process.pid, host: hostname(), role: 'supervisor' });
+        }
+        return undefined;
+      },
+    ).catch((error) => this.log.warn('Heartbeat failed', { error: (error as Error).message }));
+  }
+
+  async #answerContext(request: ContextRequest): Promise<string | null> {
+    const sql = this.#sql!;
+    if (request.op === 'get') return (await getTuple(sql, request.runId, request.key)) ?? null;
+    const stored = await setTuple(sql, request.runId, request.key, request.value, request.overwrite);
+    if (!stored) {
+      throw new ContextError('context_overwrite', `Can only set value once: context key "${request.key}" is already set for this run; pass { overwrite: true } to replace it.`);
+    }
+    return null;
+  }
+}
+
+/** Entry point of the embedding API. */
+export const Ductwork = {
+  /**
+   * Starts the threaded engine inside this process and resolves once every loop runs.
+   *
+   * ```ts
+   * const engine = await Ductwork.start({ app: './dist/pipelines.js', database: { url: process.env.DATABASE_URL } });
+   * process.on('SIGTERM', () => engine.stop());
+   * ```
+   */
+  async start(options: StartOptions = {}): Promise<Engine> {
+    const { log, ...rest } = options;
+    const engine = new Engine(resolveConfig(rest), log);
+    await engine.start();
+    return engine;
+  },
+};
+
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

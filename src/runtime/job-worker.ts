@@ -1,0 +1,226 @@
+import { settingFor, type DuctworkConfig } from '../config/config.js';
+import type { Sql } from '../db/connect.js';
+import { claimExecutions, commitFailure, commitSuccesses, type ClaimedExecution } from '../db/queries/executions.js';
+import type { SerializedError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { StepTask } from '../../workers/protocol.js';
+import { crashDelayMs, jitteredPollMs, outageDelayMs, retryDelayMs, sleep } from './backoff.js';
+import type { StepThreadPool } from './thread-pool.js';
+import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
+
+export interface JobWorkerDeps {
+  sql: Sql;
+  pool: StepThreadPool;
+  pipeline: string;
+  config: DuctworkConfig;
+  processId: string;
+  log: Logger;
+  wakeups: Wakeups;
+}
+
+const MAX_MESSAGE = 2000;
+const MAX_FRAMES = 10;
+
+/**
+ * The job worker loop of one pipeline: claims due executions (as many as there are free slots,
+ * in one statement), runs them on the thread pool, and records each outcome with a commit fenced
+ * by the claim token. Successes finishing while a commit is in flight are committed together.
+ */
+export class JobWorker {
+  readonly #deps: JobWorkerDeps;
+  readonly #inflight = new Map<string, ClaimedExecution>();
+  readonly #capacity: number;
+  readonly #pollSeconds: number;
+  #running = false;
+  #abandoning = false;
+  #loop: Promise<void> | undefined;
+  #slotWaiter: (() => void) | undefined;
+  #idleWaiters: (() => void)[] = [];
+  #pendingSuccesses: { claim: ClaimedExecution; output: string }[] = [];
+  #flushing: Promise<void> | undefined;
+
+  constructor(deps: JobWorkerDeps) {
+    this.#deps = deps;
+    this.#capacity = settingFor(deps.config.job_worker.count, 5, deps.pipeline);
+    this.#pollSeconds = settingFor(deps.config.job_worker.polling_timeout, 1, deps.pipeline);
+  }
+
+  /** Steps of this pipeline running right now. */
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Stops claiming; running steps continue. Resolves when the claim loop has exited. */
+  async stopClaiming(): Promise<void> {
+    this.#running = false;
+    this.#deps.wakeups.signal(jobsChannel(this.#deps.pipeline));
+    this.#slotWaiter?.();
+    await this.#loop;
+  }
+
+  /** Resolves when no step is running and every outcome is recorded. */
+  settled(): Promise<void> {
+    if (this.#inflight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** From now on, steps whose threads are terminated are recorded as abandoned at shutdown. */
+  abandonRemaining(): void {
+    this.#abandoning = true;
+  }
+
+  async #run(): Promise<void> {
+    const { sql, pipeline, processId, log, wakeups } = this.#deps;
+    let failures = 0;
+    while (this.#running) {
+      const free = this.#capacity - this.#inflight.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (this.#slotWaiter = resolve));
+        this.#slotWaiter = undefined;
+        continue;
+      }
+      let claims: ClaimedExecution[];
+      try {
+        claims = await claimExecutions(sql, pipeline, free, processId);
+        failures = 0;
+      } catch (error) {
+        log.warn('Job claim failed; retrying', { error: (error as Error).message });
+        await sleep(outageDelayMs(failures++));
+        continue;
+      }
+      for (const claim of claims) this.#dispatch(claim);
+      if (claims.length === 0) await wakeups.wait(jobsChannel(pipeline), jitteredPollMs(this.#pollSeconds));
+    }
+  }
+
+  #dispatch(claim: ClaimedExecution): void {
+    this.#inflight.set(claim.id, claim);
+    const task: StepTask = {
+      step: claim.klass,
+      input: claim.input,
+      info: {
+        pipelineId: claim.pipeline_id,
+        runId: claim.run_id,
+        stepId: claim.step_id,
+        executionId: claim.id,
+        idempotencyKey: claim.idempotency_key,
+        attempt: claim.retry_count + 1,
+        crashCount: claim.crash_count,
+      },
+    };
+    this.#deps.pool.run(task).then(
+      (result) => {
+        if (result.ok) this.#queueSuccess(claim, result.output);
+        else void this.#recordFailure(claim, 'failure', result.error);
+      },
+      (error: unknown) => void this.#recordFailure(claim, 'crashed', this.#crashError(error)),
+    );
+  }
+
+  #crashError(error: unknown): SerializedError {
+    const message = (error as Error)?.message ?? String(error);
+    return this.#abandoning
+      ? { name: 'AbandonedClaim', message: `Step abandoned at shutdown after job_worker.shutdown_timeout (${message}); re-enqueued` }
+      : { name: 'ThreadCrash', message: `Worker thread died while running the step: ${message}` };
+  }
+
+  #queueSuccess(claim: ClaimedExecution, output: string): void {
+    this.#pendingSuccesses.push({ claim, output });
+    this.#flushing ??= this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    const { sql, log, wakeups, pipeline } = this.#deps;
+    while (this.#pendingSuccesses.length > 0) {
+      const batch = this.#pendingSuccesses.splice(0);
+      const committed = await this.#persist('record step results', () =>
+        commitSuccesses(sql, batch.map(({ claim, output }) => ({ id: claim.id, token: claim.claim_token, output }))),
+      );
+      for (const { claim } of batch) {
+        if (committed && !committed.has(claim.id)) {
+          log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, execution: claim.id });
+        }
+        this.#release(claim.id);
+      }
+      if (committed && committed.size > 0) wakeups.signal(advanceChannel(pipeline));
+    }
+    this.#flushing = undefined;
+  }
+
+  async #recordFailure(claim: ClaimedExecution, outcome: 'failure' | 'crashed', error: SerializedError): Promise<void> {
+    const { sql, config, pipeline, log, wakeups } = this.#deps;
+    const maxRetry = settingFor(config.job_worker.max_retry, 3, pipeline, claim.klass);
+    const maxCrash = settingFor(config.job_worker.max_crash, 10, pipeline, claim.klass);
+    const again = outcome === 'failure' ? claim.retry_count < maxRetry : claim.crash_count < maxCrash;
+    const delayMs =
+      outcome === 'failure' ? retryDelayMs(config.job_worker.retry_backoff, claim.retry_count) : crashDelayMs(maxCrash, claim.crash_count + 1);
+    const fields = { step: claim.klass, execution: claim.id, error: `${error.name}: ${error.message}` };
+    if (outcome === 'failure') {
+      if (again) log.warn('Job errored', { ...fields, retry: claim.retry_count + 1, inMs: Math.round(delayMs) });
+      else log.error('Job exhausted retries and failed', fields);
+    } else if (again) log.warn('Job crashed; re-enqueued', { ...fields, crash: claim.crash_count + 1 });
+    else log.error('Job exceeded crash limit and failed', fields);
+
+    const fenced = await this.#persist('record a step failure', () =>
+      commitFailure(sql, {
+        id: claim.id,
+        token: claim.claim_token,
+        outcome,
+        errorClass: error.name.slice(0, 200),
+        errorCode: error.code ?? null,
+        errorMessage: error.message.length > MAX_MESSAGE ? `${error.message.slice(0, MAX_MESSAGE)}…` : error.message,
+        errorStack: truncateStack(error.stack),
+        again,
+        delayMs,
+      }),
+    );
+    if (fenced === false) log.debug('Claim no longer held; failure not recorded', fields);
+    if (fenced && !again) wakeups.signal(advanceChannel(pipeline));
+    if (fenced && again && delayMs === 0) wakeups.signal(jobsChannel(pipeline));
+    this.#release(claim.id);
+  }
+
+  /**
+   * Runs a commit, retrying through database outages: a finished step's result is kept and
+   * retried rather than dropped. Gives up only once the engine is abandoning work at shutdown;
+   * the claim then stays open and the reaper re-runs the step.
+   */
+  async #persist<T>(what: string, commit: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await commit();
+      } catch (error) {
+        if (this.#abandoning && attempt >= 3) {
+          this.#deps.log.error(`Could not ${what}; leaving the claim for recovery`, { error: (error as Error).message });
+          return undefined;
+        }
+        this.#deps.log.warn(`Could not ${what}; retrying`, { error: (error as Error).message, attempt: attempt + 1 });
+        await sleep(outageDelayMs(attempt));
+      }
+    }
+  }
+
+  #release(executionId: string): void {
+    this.#inflight.delete(executionId);
+    this.#slotWaiter?.();
+    if (this.#inflight.size === 0 && this.#idleWaiters.length > 0) {
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+}
+
+/** The first frames of a stack, then how many were left out. */
+function truncateStack(stack: string | undefined): string | null {
+  if (!stack) return null;
+  const lines = stack.split('\n');
+  const header = lines[0] ?? '';
+  const frames = lines.slice(1);
+  if (frames.length <= MAX_FRAMES) return stack;
+  return [header, ...frames.slice(0, MAX_FRAMES), `    ... ${frames.length - MAX_FRAMES} more frames`].join('\n');
+}

@@ -1,0 +1,58 @@
+import { availableParallelism } from 'node:os';
+import type { MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { serializeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ContextPortAnnouncement, ContextRequest, ContextResponse, StepTask, StepTaskResult } from '../../workers/protocol.js';
+
+/** Answers a context request from a worker thread (reads and writes the run's tuples). */
+export type ContextHandler = (request: ContextRequest) => Promise<string | null>;
+
+/**
+ * The Piscina pool of worker threads that run user step code. A rejected `run` means the
+ * thread died or was terminated (an infrastructure crash); user errors come back as values.
+ */
+export class StepThreadPool {
+  readonly #pool: Piscina;
+  readonly #ports = new Set<MessagePort>();
+  readonly threads: number;
+
+  constructor(options: { appUrl: string; threads: number; concurrency: number; context: ContextHandler; log: Logger }) {
+    this.threads = options.threads > 0 ? options.threads : Math.max(1, availableParallelism());
+    this.#pool = new Piscina({
+      filename: new URL('../../workers/step-runner.js', import.meta.url).href,
+      workerData: { app: options.appUrl },
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      idleTimeout: 2 ** 31 - 1,
+      // Async steps share a thread: I/O-bound work should not need one thread per step.
+      concurrentTasksPerWorker: Math.max(1, Math.ceil(options.concurrency / this.threads)),
+      atomics: 'disabled',
+    });
+    this.#pool.on('message', (message: ContextPortAnnouncement) => {
+      const port = (message as { ductworkContextPort?: MessagePort }).ductworkContextPort;
+      if (!port) return;
+      this.#ports.add(port);
+      port.on('message', (request: ContextRequest) => {
+        options.context(request).then(
+          (value) => port.postMessage({ id: request.id, ok: true, value } satisfies ContextResponse),
+          (error) => port.postMessage({ id: request.id, ok: false, error: serializeError(error) } satisfies ContextResponse),
+        );
+      });
+      port.on('close', () => this.#ports.delete(port));
+    });
+    this.#pool.on('error', (error: unknown) => options.log.error('Worker thread error', { error: serializeError(error) }));
+  }
+
+  /** Runs a step on a worker thread. Rejects only when the thread died or the pool was destroyed. */
+  run(task: StepTask): Promise<StepTaskResult> {
+    return this.#pool.run(task) as Promise<StepTaskResult>;
+  }
+
+  /** Terminates every thread at once; running steps are rejected (their claims are crashes). */
+  async destroy(): Promise<void> {
+    for (const port of this.#ports) port.close();
+    this.#ports.clear();
+    await this.#pool.destroy();
+  }
+}

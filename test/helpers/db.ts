@@ -1,0 +1,36 @@
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { connect, type Sql } from '../../src/db/connect.js';
+import { migrate } from '../../src/db/migrate.js';
+
+/** The database tests use: DATABASE_URL, else the local server. */
+export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A schema of its own for one test file (parallel-safe), migrated, plus a pool on it. */
+export interface TestSchema {
+  schema: string;
+  url: string;
+  sql: Sql;
+  drop(): Promise<void>;
+}
+
+/** Creates `t_<file>_<pid>` afresh and migrates it. */
+export async function freshSchema(metaUrl: string, suffix = ''): Promise<TestSchema> {
+  const file = basename(fileURLToPath(metaUrl)).replace(/\.test\.js$/, '').replace(/[^a-z0-9]+/gi, '_').toLowerCase();
+  const schema = `t_${file}${suffix}_${process.pid}`.slice(0, 60);
+  const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop schema if exists "${schema}" cascade`);
+  await admin.end();
+  const sql = connect({ url: DATABASE_URL, schema, max: 6, applicationName: 'ductwork-test' });
+  await migrate(sql, schema);
+  return {
+    schema,
+    url: DATABASE_URL,
+    sql,
+    async drop() {
+      await sql.unsafe(`drop schema if exists "${schema}" cascade`).catch(() => {});
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
