@@ -20,6 +20,7 @@ export interface DuctworkOptions {
     max_crash?: PerStep<number>;
     polling_timeout?: PerPipeline<number>;
     shutdown_timeout?: number;
+    crash_backoff?: number;
     retry_backoff?: { initial?: number; multiplier?: number; max?: number; jitter?: number };
   };
   pipeline_advancer?: {
@@ -48,6 +49,7 @@ export interface DuctworkConfig {
     max_crash: PerStep<number>;
     polling_timeout: PerPipeline<number>;
     shutdown_timeout: number;
+    crash_backoff: number;
     retry_backoff: { initial: number; multiplier: number; max: number; jitter: number };
   };
   pipeline_advancer: {

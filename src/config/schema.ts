@@ -34,6 +34,7 @@ export const CONFIG_SCHEMA = {
     max_crash: { kind: 'int', default: 10, min: 0, scope: 'step', doc: 'Re-runs after infrastructure failures (dead thread/process), before the branch halts (job_crashes_exhausted).' },
     polling_timeout: { kind: 'number', default: 1, min: 0, scope: 'pipeline', doc: 'Seconds between polls when idle (±25% jitter); wake-ups usually come sooner.' },
     shutdown_timeout: { kind: 'number', default: 20, min: 0, scope: 'global', doc: 'Seconds a graceful stop waits for running steps before abandoning them for re-run.' },
+    crash_backoff: { kind: 'number', default: 10, min: 0, scope: 'global', doc: 'After the first third of max_crash re-ran at once, a crash re-run waits crash number × this many seconds.' },
     retry_backoff: {
       initial: { kind: 'number', default: 10, min: 0, scope: 'global', doc: 'Seconds before the first error retry.' },
       multiplier: { kind: 'number', default: 2, min: 1, scope: 'global', doc: 'Each further retry waits this many times longer.' },

@@ -14,10 +14,10 @@ export function retryDelayMs(backoff: DuctworkConfig['job_worker']['retry_backof
 
 /**
  * Delay before a crash re-run: the first third of the crash budget re-runs at once (a deploy
- * or an OOM kill should not delay work), later ones wait crash number × 10 s.
+ * or an OOM kill should not delay work), later ones wait crash number × `stepSeconds` (10 s).
  */
-export function crashDelayMs(maxCrash: number, newCrashCount: number): number {
-  return newCrashCount <= Math.floor(maxCrash / 3) ? 0 : newCrashCount * 10_000;
+export function crashDelayMs(maxCrash: number, newCrashCount: number, stepSeconds = 10): number {
+  return newCrashCount <= Math.floor(maxCrash / 3) ? 0 : newCrashCount * stepSeconds * 1000;
 }
 
 /** Delay before an advancer retries a branch whose routing failed. */

@@ -159,7 +159,7 @@ export class JobWorker {
     const maxCrash = settingFor(config.job_worker.max_crash, 10, pipeline, claim.klass);
     const again = outcome === 'failure' ? claim.retry_count < maxRetry : claim.crash_count < maxCrash;
     const delayMs =
-      outcome === 'failure' ? retryDelayMs(config.job_worker.retry_backoff, claim.retry_count) : crashDelayMs(maxCrash, claim.crash_count + 1);
+      outcome === 'failure' ? retryDelayMs(config.job_worker.retry_backoff, claim.retry_count) : crashDelayMs(maxCrash, claim.crash_count + 1, config.job_worker.crash_backoff);
     const fields = { step: claim.klass, execution: claim.id, error: `${error.name}: ${error.message}` };
     if (outcome === 'failure') {
       if (again) log.warn('Job errored', { ...fields, retry: claim.retry_count + 1, inMs: Math.round(delayMs) });

@@ -55,7 +55,9 @@ export interface AdvanceableBranch {
 /**
  * Locks up to `limit` in-progress branches of `pipeline` whose current step finished (its job
  * succeeded or failed for good). The row locks are the claim: they last for the advancing
- * transaction, so a dead advancer releases them by dying. Uses `steps_awaiting_advance`.
+ * transaction, so a dead advancer releases them by dying. The step row is locked too: when
+ * another advancer moved the branch and committed after our snapshot, re-checking the locked
+ * step row (not the stale snapshot) is what excludes it. Uses `steps_awaiting_advance`.
  */
 export function lockAdvanceableBranches(sql: Queryable, pipeline: string, limit: number) {
   return sql<AdvanceableBranch[]>`
@@ -69,7 +71,7 @@ export function lockAdvanceableBranches(sql: Queryable, pipeline: string, limit:
       and b.status = 'in_progress' and b.advance_after <= clock_timestamp()
     order by s.finished_at
     limit ${limit}
-    for update of b skip locked`;
+    for update of b, s skip locked`;
 }
 
 /** Ends a branch successfully; `terminalStepId` is set when it ended at a terminal node. */
