@@ -1,4 +1,4 @@
--- Ductwork core schema. `:"schema"` is replaced with the configured schema name (quoted).
+-- Ductwork core schema. The schema placeholder is replaced with the configured schema name (quoted).
 -- Every timestamp that another host compares is written with the database clock.
 
 CREATE TABLE :"schema".pipelines (

@@ -36,15 +36,14 @@ export class DefinitionCache {
 /**
  * An advancer loop of one pipeline. Each pass is one transaction: lock a batch of branches whose
  * step finished (SKIP LOCKED, so loops and processes never take the same branch), route each,
- * commit. If any branch fails, the batch rolls back and is redone carefully: each branch in a
- * savepoint, and a failing one has its error recorded (retry with backoff, or halt).
+ * commit. A dead advancer's transaction rolls back and its locks vanish with its connection, so
+ * there is no advancement to recover after a crash.
  */
 export class Advancer {
   readonly #deps: AdvancerDeps;
   readonly #pollSeconds: number;
   #running = false;
   #loop: Promise<void> | undefined;
-  #careful = false;
 
   constructor(deps: AdvancerDeps) {
     this.#deps = deps;
@@ -73,23 +72,30 @@ export class Advancer {
         moved = await this.advanceOnce();
         failures = 0;
       } catch (error) {
-        if (this.#careful) {
-          log.warn('Advancer pass failed; retrying', { error: (error as Error).message });
-          await sleep(outageDelayMs(failures++));
-        } else {
-          log.debug('Advancer batch failed; redoing it branch by branch', { error: (error as Error).message });
-          this.#careful = true;
-        }
+        log.warn('Advancer pass failed; retrying', { error: (error as Error).message });
+        await sleep(outageDelayMs(failures++));
         continue;
       }
       if (moved === 0) await wakeups.wait(advanceChannel(pipeline), jitteredPollMs(this.#pollSeconds));
     }
   }
 
-  /** One pass: returns how many branches were locked. Exposed for tests. */
+  /**
+   * One pass: returns how many branches were locked. The fast pass routes the whole batch in one
+   * transaction; if it fails, the batch is redone carefully, each branch in a savepoint, so the
+   * failing branch gets its error recorded and the others still move. Exposed for tests.
+   */
   async advanceOnce(): Promise<number> {
+    try {
+      return await this.#pass(false);
+    } catch (error) {
+      this.#deps.log.debug('Advancer batch failed; redoing it branch by branch', { error: (error as Error).message });
+      return this.#pass(true);
+    }
+  }
+
+  async #pass(careful: boolean): Promise<number> {
     const { sql, pipeline, config, wakeups } = this.#deps;
-    const careful = this.#careful;
     let enqueued = 0;
     const count = await sql.begin(async (tx) => {
       const rows = await lockAdvanceableBranches(tx, pipeline, config.pipeline_advancer.batch_size);
@@ -101,7 +107,6 @@ export class Advancer {
       }
       return rows.length;
     });
-    this.#careful = false;
     if (enqueued > 0) wakeups.signal(jobsChannel(pipeline));
     return count;
   }
