@@ -147,12 +147,15 @@ CREATE TABLE :"schema".tuples (
   PRIMARY KEY (run_id, key)
 );
 
--- Live engine processes, for liveness and the reaper.
+-- Live engine processes. Each holds a session advisory lock on `lock_key` for its lifetime: when
+-- the process dies its connection closes and the lock is free at once, which is how a reaper
+-- knows the owner is dead within seconds. The heartbeat covers hosts that vanish silently.
 CREATE TABLE :"schema".processes (
   id                 uuid PRIMARY KEY,
   pid                integer NOT NULL,
   host               text NOT NULL,
   role               text NOT NULL,
+  lock_key           bigint NOT NULL,
   started_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
   last_heartbeat_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );

@@ -15,6 +15,10 @@ export interface ConnectOptions {
   /** Pool size. */
   max?: number;
   applicationName?: string;
+  /** Seconds before an idle connection closes (default 60; 0 = never). */
+  idleTimeout?: number;
+  /** Seconds before a connection is replaced (default: postgres.js's 30–60 min; null = never). */
+  maxLifetime?: number | null;
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -38,7 +42,8 @@ export function connect(options: ConnectOptions): Sql {
     max: options.max ?? 10,
     onnotice: () => {},
     connect_timeout: 10,
-    idle_timeout: 60,
+    idle_timeout: options.idleTimeout ?? 60,
+    ...(options.maxLifetime === undefined ? {} : { max_lifetime: options.maxLifetime }),
     connection: {
       application_name: options.applicationName ?? 'ductwork',
       search_path: `"${options.schema}"`,

@@ -6,6 +6,7 @@ import type { DefinitionGraph } from '../definition/graph.js';
 import type { Logger } from '../log.js';
 import { advanceRetryDelayMs, jitteredPollMs, outageDelayMs, sleep } from './backoff.js';
 import { advanceBranch, haltAfterRoutingError, TransitionError, type RouteOutcome } from './route.js';
+import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
 export interface AdvancerDeps {
@@ -99,14 +100,17 @@ export class Advancer {
     let enqueued = 0;
     const count = await sql.begin(async (tx) => {
       const rows = await lockAdvanceableBranches(tx, pipeline, config.pipeline_advancer.batch_size);
+      if (FAULTS_ENABLED && rows.length > 0) await faultPoint('after_branch_claim');
       // Same-run branches together and runs in a stable order: run-row locks are then taken in order.
       rows.sort((a, b) => (a.run_id < b.run_id ? -1 : a.run_id > b.run_id ? 1 : 0));
       for (const row of rows) {
         const outcome = careful ? await this.#advanceCarefully(tx, row) : await this.#advance(tx, row);
         enqueued += outcome.enqueued;
       }
+      if (FAULTS_ENABLED && rows.length > 0) await faultPoint('after_branch_advancement');
       return rows.length;
     });
+    if (FAULTS_ENABLED && count > 0) await faultPoint('after_advance_commit');
     if (enqueued > 0) wakeups.signal(jobsChannel(pipeline));
     return count;
   }

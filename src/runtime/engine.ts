@@ -1,11 +1,9 @@
-import { hostname } from 'node:os';
 import { DuctworkClient } from '../client/client.js';
 import { peekDefaultClient, setDefaultClient } from '../client/default-client.js';
 import { resolveConfig, settingFor, type DuctworkConfig, type DuctworkOptions } from '../config/config.js';
 import { checkConnection, connect, redactUrl, type Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
 import { assertMigrated } from '../db/migrate.js';
-import { deleteProcess, heartbeat, insertProcess } from '../db/queries/processes.js';
 import { getTuple, setTuple } from '../db/queries/tuples.js';
 import { ConfigError, ContextError, DuctworkError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -13,6 +11,8 @@ import type { ContextRequest } from '../../workers/protocol.js';
 import { Advancer, DefinitionCache } from './advancer.js';
 import { loadAppModule, selectPipelines } from './app-module.js';
 import { JobWorker } from './job-worker.js';
+import { ProcessLiveness } from './liveness.js';
+import { Reaper } from './reaper.js';
 import { StepThreadPool } from './thread-pool.js';
 import { Wakeups } from './wakeups.js';
 
@@ -36,7 +36,8 @@ export class Engine {
   #jobWorkers: JobWorker[] = [];
   #advancers: Advancer[] = [];
   #pipelines: string[] = [];
-  #heartbeat: NodeJS.Timeout | undefined;
+  #liveness: ProcessLiveness | undefined;
+  #reaper: Reaper | undefined;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #stopped: Promise<void> | undefined;
 
@@ -71,15 +72,21 @@ export class Engine {
     const pipelines = selectPipelines(app, config.pipelines);
     const sql = connect({ url, schema: config.database.schema, max: config.database.pool_size, applicationName: 'ductwork-engine' });
     this.#sql = sql;
+    const liveness = new ProcessLiveness({
+      sql, url, schema: config.database.schema, processId: this.processId, role: config.role === 'all' ? 'supervisor' : config.role,
+      log: log.child('supervisor'), intervalSeconds: config.supervisor.polling_timeout,
+    });
     try {
       await checkConnection(sql, url);
       await assertMigrated(sql, config.database.schema);
-      await insertProcess(sql, { id: this.processId, pid: process.pid, host: hostname(), role: config.role === 'all' ? 'supervisor' : config.role });
+      await liveness.start();
     } catch (error) {
+      await liveness.stop().catch(() => {});
       await sql.end({ timeout: 1 }).catch(() => {});
       this.#state = 'stopped';
       throw error;
     }
+    this.#liveness = liveness;
     this.#client = new DuctworkClient({ sql, schema: config.database.schema });
     if (!peekDefaultClient()) setDefaultClient(this.#client);
     this.#pipelines = pipelines.map((p) => p.name);
@@ -109,10 +116,10 @@ export class Engine {
         }
       }
     }
+    this.#reaper = new Reaper({ sql, config, liveness, log: log.child('reaper'), wakeups });
     for (const worker of this.#jobWorkers) worker.start();
     for (const advancer of this.#advancers) advancer.start();
-    this.#heartbeat = setInterval(() => this.#beat(), Math.max(50, config.supervisor.polling_timeout * 1000));
-    this.#heartbeat.unref();
+    this.#reaper.start();
     this.#state = 'running';
     log.info('Ductwork engine started', {
       pipelines: this.#pipelines.join(', '),
@@ -150,27 +157,14 @@ export class Engine {
     await this.#pool?.destroy();
     await Promise.all(this.#jobWorkers.map((w) => w.settled()));
     await withTimeout(Promise.all(this.#advancers.map((a) => a.stop())), config.pipeline_advancer.shutdown_timeout * 1000);
-    clearInterval(this.#heartbeat);
+    await this.#reaper?.stop();
+    await this.#liveness?.stop();
     if (this.#sql) {
-      await deleteProcess(this.#sql, this.processId).catch((error) => log.warn('Could not remove the process row', { error: (error as Error).message }));
       if (peekDefaultClient() === this.#client) setDefaultClient(undefined);
       await this.#sql.end({ timeout: 5 });
     }
     this.#state = 'stopped';
     log.info('Ductwork engine stopped');
-  }
-
-  #beat(): void {
-    if (!this.#sql || this.#state !== 'running') return;
-    heartbeat(this.#sql, this.processId).then(
-      (found) => {
-        if (!found && this.#sql) {
-          this.log.warn('Process record missing, re-adopting (likely reaped after host suspend)');
-          return insertProcess(this.#sql, { id: this.processId, pid: process.pid, host: hostname(), role: 'supervisor' });
-        }
-        return undefined;
-      },
-    ).catch((error) => this.log.warn('Heartbeat failed', { error: (error as Error).message }));
   }
 
   async #answerContext(request: ContextRequest): Promise<string | null> {

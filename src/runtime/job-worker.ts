@@ -1,10 +1,12 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
 import type { Sql } from '../db/connect.js';
-import { claimExecutions, commitFailure, commitSuccesses, type ClaimedExecution } from '../db/queries/executions.js';
+import { claimExecutions, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedExecution } from '../db/queries/executions.js';
 import type { SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StepTask } from '../../workers/protocol.js';
 import { crashDelayMs, jitteredPollMs, outageDelayMs, retryDelayMs, sleep } from './backoff.js';
+import { FAULTS_ENABLED, faultPoint } from './fault.js';
+import { crashDecision } from './reaper.js';
 import type { StepThreadPool } from './thread-pool.js';
 import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
@@ -87,6 +89,7 @@ export class JobWorker {
       }
       let claims: ClaimedExecution[];
       try {
+        if (failures > 0) await this.#abandonUnknownClaims();
         claims = await claimExecutions(sql, pipeline, free, processId);
         failures = 0;
       } catch (error) {
@@ -94,9 +97,24 @@ export class JobWorker {
         await sleep(outageDelayMs(failures++));
         continue;
       }
+      if (FAULTS_ENABLED && claims.length > 0) await faultPoint('after_job_claim');
       for (const claim of claims) this.#dispatch(claim);
       if (claims.length === 0) await wakeups.wait(jobsChannel(pipeline), jitteredPollMs(this.#pollSeconds));
     }
+  }
+
+  /**
+   * A claim statement that failed may still have committed (the reply was lost): such claims are
+   * ours in the database but unknown here, and no reaper would free them while we live. Before
+   * claiming again, end them as abandoned so they re-run at once.
+   */
+  async #abandonUnknownClaims(): Promise<void> {
+    const { sql, pipeline, processId, config, log, wakeups } = this.#deps;
+    const unknown = (await openClaimsOf(sql, processId, pipeline)).filter((c) => !this.#inflight.has(c.id));
+    if (unknown.length === 0) return;
+    const ended = await crashClaims(sql, unknown.map((c) => crashDecision(config, c)), 'AbandonedClaim', 'Claimed by a statement whose reply was lost; re-enqueued');
+    log.warn('Re-enqueued claims whose claim reply was lost', { count: ended.length });
+    wakeups.signal(jobsChannel(pipeline));
   }
 
   #dispatch(claim: ClaimedExecution): void {
@@ -139,9 +157,11 @@ export class JobWorker {
     const { sql, log, wakeups, pipeline } = this.#deps;
     while (this.#pendingSuccesses.length > 0) {
       const batch = this.#pendingSuccesses.splice(0);
+      if (FAULTS_ENABLED) await faultPoint('before_job_commit');
       const committed = await this.#persist('record step results', () =>
         commitSuccesses(sql, batch.map(({ claim, output }) => ({ id: claim.id, token: claim.claim_token, output }))),
       );
+      if (FAULTS_ENABLED) await faultPoint('after_job_commit');
       for (const { claim } of batch) {
         if (committed && !committed.has(claim.id)) {
           log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, execution: claim.id });

@@ -22,6 +22,7 @@ import { lastOutcome } from '../db/queries/executions.js';
 import { arrive, gatherArrivals, insertFanout, markFanoutFired } from '../db/queries/fanouts.js';
 import { lockRunForResolution, resolveRun } from '../db/queries/runs.js';
 import { enqueueSteps, markStepAdvanced, type NewStep } from '../db/queries/steps.js';
+import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import { ON_HALT_NODE, type DefinitionGraph, type DivertEdge, type DivideEdge, type ExpandEdge, type FanInEdge, type ToTransition } from '../definition/graph.js';
 
 /** A routing failure that retrying cannot fix: the branch halts with `transition_invalid`. */
@@ -192,6 +193,7 @@ async function fanIn(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, edge:
   await markStepAdvanced(tx, row.step_id);
   await completeBranch(tx, row.branch_id, null);
   const arrival = await arrive(tx, { fanoutId: frame.f, index: frame.i, branchId: row.branch_id, stepId: row.step_id, output: row.output ?? 'null' });
+  if (FAULTS_ENABLED) await faultPoint('after_fan_in_arrival');
   if (arrival.arrived < arrival.width) return { enqueued: 0, ...(await resolveIfDone(tx, row, ctx)) };
   const input = await gatherArrivals(tx, frame.f);
   const branch: NewBranch = { id: uuidv7(), runId: row.run_id, pipelineKlass: ctx.pipeline, parentBranchId: arrival.branch_id, frames: arrival.frames };

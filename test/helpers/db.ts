@@ -34,3 +34,11 @@ export async function freshSchema(metaUrl: string, suffix = ''): Promise<TestSch
     },
   };
 }
+
+/** Registers a process row for a test that claims jobs by hand (claims require a live owner row). */
+export async function fakeProcess(db: TestSchema, pid = 1): Promise<string> {
+  const { uuidv7 } = await import('../../src/db/ids.js');
+  const id = uuidv7();
+  await db.sql`insert into processes (id, pid, host, role, lock_key) values (${id}, ${pid}, 'test-host', 'job_worker', ${String(Date.now())})`;
+  return id;
+}

@@ -9,17 +9,19 @@ import { lockRunForResolution, resolveRun } from '../../src/db/queries/runs.js';
 import { createLogger } from '../../src/log.js';
 import { Advancer, DefinitionCache } from '../../src/runtime/advancer.js';
 import { Wakeups } from '../../src/runtime/wakeups.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
+import { fakeProcess, freshSchema, type TestSchema } from '../helpers/db.js';
 import { ChainPipeline } from '../fixtures/pipelines.js';
 
 // The advancer is driven pass by pass here (no engine), so each test controls exactly what is
 // ready to advance and what fails.
 let db: TestSchema;
 let client: DuctworkClient;
+let owner: string;
 
 before(async () => {
   db = await freshSchema(import.meta.url);
   client = new DuctworkClient({ sql: db.sql, schema: db.schema });
+  owner = await fakeProcess(db);
 });
 after(async () => {
   await db?.drop();
@@ -40,7 +42,7 @@ function advancer(options: Parameters<typeof resolveConfig>[0] = {}) {
 async function firstStepDone(input = 1) {
   await db.sql`delete from executions where claimed_at is null`;
   const handle = await client.trigger(ChainPipeline, input);
-  const [claim] = await claimExecutions(db.sql, 'ChainPipeline', 1, uuidv7());
+  const [claim] = await claimExecutions(db.sql, 'ChainPipeline', 1, owner);
   assert.ok(claim);
   await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: String(input * 2) }]);
   const { runId } = await handle.status();

@@ -3,17 +3,19 @@ import { after, before, test } from 'node:test';
 import { DuctworkClient } from '../../src/client/client.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { claimExecutions, commitFailure, commitSuccesses } from '../../src/db/queries/executions.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
+import { fakeProcess, freshSchema, type TestSchema } from '../helpers/db.js';
 import { ChainPipeline } from '../fixtures/pipelines.js';
 
 // No engine runs here: the test plays the job worker with the same queries, so it can put a
 // claim in every state a zombie could find it in.
 let db: TestSchema;
 let client: DuctworkClient;
+let owner: string;
 
 before(async () => {
   db = await freshSchema(import.meta.url);
   client = new DuctworkClient({ sql: db.sql, schema: db.schema });
+  owner = await fakeProcess(db);
 });
 after(async () => {
   await db?.drop();
@@ -22,7 +24,7 @@ after(async () => {
 async function claimOne() {
   await db.sql`delete from executions where claimed_at is null`; // leftovers of earlier tests must not be claimed first
   await client.trigger(ChainPipeline, 1);
-  const [claim] = await claimExecutions(db.sql, 'ChainPipeline', 1, uuidv7());
+  const [claim] = await claimExecutions(db.sql, 'ChainPipeline', 1, owner);
   assert.ok(claim, 'a due execution was claimed');
   return claim;
 }
@@ -91,8 +93,15 @@ test('a batch commit records the claims still held and skips the lost ones', asy
 
 test('a claimed execution is not claimed again, and a future one is not claimed yet', async () => {
   const claim = await claimOne();
-  const again = await claimExecutions(db.sql, 'ChainPipeline', 10, uuidv7());
+  const again = await claimExecutions(db.sql, 'ChainPipeline', 10, owner);
   assert.ok(!again.some((c) => c.id === claim.id));
   await db.sql`update executions set run_at = clock_timestamp() + interval '5 seconds' where claimed_at is null`;
+  assert.equal((await claimExecutions(db.sql, 'ChainPipeline', 10, owner)).length, 0);
+});
+
+test('a process without a live process row claims nothing', async () => {
+  await db.sql`delete from executions where claimed_at is null`;
+  await client.trigger(ChainPipeline, 1);
   assert.equal((await claimExecutions(db.sql, 'ChainPipeline', 10, uuidv7())).length, 0);
+  assert.equal((await claimExecutions(db.sql, 'ChainPipeline', 10, owner)).length, 1);
 });

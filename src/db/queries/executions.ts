@@ -19,12 +19,18 @@ export interface ClaimedExecution {
  * Claims up to `limit` due executions of `pipeline` in one statement: SKIP LOCKED picks rows
  * nobody else is claiming, and the UPDATE re-states the predicate. Each claim gets a fresh token
  * that fences its commit. Uses `executions_ready`.
+ *
+ * The claimer's process row is KEY SHARE-locked: a claim and the reaping of its owner serialize,
+ * so a reaped process can never leave a claim that no process row owns.
  */
 export function claimExecutions(sql: Queryable, pipeline: string, limit: number, processId: string) {
   return sql<ClaimedExecution[]>`
-    with ready as (
+    with owner as (
+      select id from processes where id = ${processId} for key share
+    ), ready as (
       select id from executions
       where pipeline_klass = ${pipeline} and claimed_at is null and run_at <= clock_timestamp()
+        and exists (select 1 from owner)
       order by run_at
       limit ${limit}
       for update skip locked
@@ -148,4 +154,76 @@ export function executionsOfStep(sql: Queryable, stepId: string) {
     select id::text as id, step_id, retry_count, crash_count, claimed_at, completed_at, outcome, error_class,
            error_code, error_message, process_id, run_at
     from executions where step_id = ${stepId} order by id`;
+}
+
+/** A claim that is still open (claimed, not finished), with what deciding its re-run needs. */
+export interface OpenClaim {
+  id: string;
+  claim_token: string;
+  retry_count: number;
+  crash_count: number;
+  pipeline_klass: string;
+  klass: string;
+}
+
+/** Open claims of a process (optionally one pipeline). Uses `executions_in_flight`. */
+export function openClaimsOf(sql: Queryable, processId: string, pipeline?: string) {
+  return sql<OpenClaim[]>`
+    select e.id::text as id, e.claim_token, e.retry_count, e.crash_count, e.pipeline_klass, s.klass
+    from executions e join steps s on s.id = e.step_id
+    where e.process_id = ${processId} and e.claimed_at is not null and e.completed_at is null
+      ${pipeline === undefined ? sql`` : sql`and e.pipeline_klass = ${pipeline}`}`;
+}
+
+/** Open claims whose owner has no process row, claimed more than `graceSeconds` ago (database clock). */
+export function orphanedClaims(sql: Queryable, graceSeconds: number) {
+  return sql<OpenClaim[]>`
+    select e.id::text as id, e.claim_token, e.retry_count, e.crash_count, e.pipeline_klass, s.klass
+    from executions e join steps s on s.id = e.step_id
+    where e.claimed_at is not null and e.completed_at is null
+      and e.claimed_at < clock_timestamp() - make_interval(secs => ${graceSeconds})
+      and not exists (select 1 from processes p where p.id = e.process_id)`;
+}
+
+/** One open claim to end as crashed, and whether (and when) its step runs again. */
+export interface Crash {
+  id: string;
+  token: string;
+  again: boolean;
+  delayMs: number;
+}
+
+/**
+ * Ends many open claims as crashed in one statement, each fenced by its token, and either
+ * enqueues the next execution (crash_count + 1, retry_count kept: a crash never uses a retry) or
+ * fails the step. Returns the ids ended here; claims that finished meanwhile are left alone.
+ */
+export async function crashClaims(sql: Queryable, crashes: Crash[], errorClass: string, errorMessage: string): Promise<string[]> {
+  if (crashes.length === 0) return [];
+  const rows = await sql`
+    with input as (
+      select * from unnest(${sql.array(crashes.map((c) => c.id))}::bigint[],
+                           ${sql.array(crashes.map((c) => c.token))}::uuid[],
+                           ${sql.array(crashes.map((c) => c.again))}::boolean[],
+                           ${sql.array(crashes.map((c) => c.delayMs / 1000))}::float8[]) as t(id, token, again, delay_s)
+    ), crashed as (
+      update executions e set completed_at = clock_timestamp(), outcome = 'crashed',
+                              error_class = ${errorClass}, error_message = ${errorMessage}
+      from input
+      where e.id = input.id and e.claim_token = input.token and e.completed_at is null
+      returning e.id, e.step_id, e.pipeline_klass, e.retry_count, e.crash_count, input.again, input.delay_s
+    ), again as (
+      insert into executions (step_id, pipeline_klass, run_at, retry_count, crash_count)
+      select step_id, pipeline_klass, clock_timestamp() + make_interval(secs => delay_s), retry_count, crash_count + 1
+      from crashed where again
+      returning id
+    ), gave_up as (
+      update steps s set status = 'failed', finished_at = clock_timestamp(),
+                         completed_at = case when s.branch_id is null then clock_timestamp() end,
+                         updated_at = clock_timestamp()
+      from crashed where s.id = crashed.step_id and not crashed.again and s.status = 'in_progress'
+      returning s.id
+    )
+    select id::text as id from crashed`;
+  return rows.map((r) => r.id as string);
 }

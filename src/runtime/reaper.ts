@@ -1,0 +1,120 @@
+import { settingFor, type DuctworkConfig } from '../config/config.js';
+import type { Sql } from '../db/connect.js';
+import { crashClaims, openClaimsOf, orphanedClaims, type Crash, type OpenClaim } from '../db/queries/executions.js';
+import { deleteProcess, lockDeadProcess, reapCandidates, type ReapCandidate } from '../db/queries/processes.js';
+import type { Logger } from '../log.js';
+import { crashDelayMs, jitteredPollMs, sleep } from './backoff.js';
+import { FAULTS_ENABLED, faultPoint } from './fault.js';
+import type { ProcessLiveness } from './liveness.js';
+import { jobsChannel, type Wakeups } from './wakeups.js';
+
+/** How a crashed claim continues: re-run with the crash budget's backoff, or fail the step. */
+export function crashDecision(config: DuctworkConfig, claim: OpenClaim): Crash {
+  const maxCrash = settingFor(config.job_worker.max_crash, 10, claim.pipeline_klass, claim.klass);
+  return {
+    id: claim.id,
+    token: claim.claim_token,
+    again: claim.crash_count < maxCrash,
+    delayMs: crashDelayMs(maxCrash, claim.crash_count + 1, config.job_worker.crash_backoff),
+  };
+}
+
+/** Seconds of silence (lock free) after which a process is presumed dead: three missed heartbeats. */
+export function livenessGraceSeconds(config: DuctworkConfig): number {
+  return Math.max(1, 3 * config.supervisor.polling_timeout);
+}
+
+/**
+ * Finds dead engine processes and re-enqueues the steps they held, charging the crash budget.
+ * Runs in every engine whatever its role; many reapers at once are safe (each process row is
+ * reaped under its row lock, each claim ended by a token-fenced update), and none reaps itself.
+ * Branch advancements need no reaping: they are single transactions that die with their owner.
+ */
+export class Reaper {
+  readonly #sql: Sql;
+  readonly #config: DuctworkConfig;
+  readonly #liveness: ProcessLiveness;
+  readonly #log: Logger;
+  readonly #wakeups: Wakeups;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(options: { sql: Sql; config: DuctworkConfig; liveness: ProcessLiveness; log: Logger; wakeups: Wakeups }) {
+    this.#sql = options.sql;
+    this.#config = options.config;
+    this.#liveness = options.liveness;
+    this.#log = options.log;
+    this.#wakeups = options.wakeups;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      try {
+        await this.reapOnce();
+      } catch (error) {
+        this.#log.warn('Reaper pass failed', { error: (error as Error).message });
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        void sleep(jitteredPollMs(this.#config.supervisor.polling_timeout)).then(resolve);
+      });
+    }
+  }
+
+  /** One pass: reap dead processes, then sweep claims nobody owns. Exposed for tests. */
+  async reapOnce(): Promise<{ reaped: number; recovered: number }> {
+    const grace = livenessGraceSeconds(this.#config);
+    if (!this.#liveness.steadyFor(grace)) return { reaped: 0, recovered: 0 };
+    let reaped = 0;
+    let recovered = 0;
+    for (const candidate of await reapCandidates(this.#sql, this.#liveness.processId, grace, this.#config.supervisor.reaper_timeout)) {
+      const ended = await this.#reap(candidate);
+      if (ended !== undefined) {
+        reaped++;
+        recovered += ended;
+      }
+    }
+    const orphans = await orphanedClaims(this.#sql, Math.max(grace, 3 * this.#config.supervisor.reaper_timeout));
+    if (orphans.length > 0) {
+      const ended = await crashClaims(this.#sql, orphans.map((c) => crashDecision(this.#config, c)), 'OrphanedClaim', 'Swept a claim with no owning process record');
+      this.#log.warn(`Swept ${ended.length} orphaned claims`);
+      this.#wakeFor(orphans);
+      recovered += ended.length;
+    }
+    return { reaped, recovered };
+  }
+
+  async #reap(candidate: ReapCandidate): Promise<number | undefined> {
+    const outcome = await this.#sql.begin(async (tx) => {
+      const dead = await lockDeadProcess(tx, candidate);
+      if (!dead) return undefined;
+      const claims = await openClaimsOf(tx, candidate.id);
+      const message = `Reaped from a dead process (${candidate.host} pid ${candidate.pid}${candidate.stale ? ', heartbeat stale' : ', liveness lock free'})`;
+      const ended = await crashClaims(tx, claims.map((c) => crashDecision(this.#config, c)), 'ProcessCrash', message);
+      if (FAULTS_ENABLED) await faultPoint('during_reap');
+      await deleteProcess(tx, candidate.id);
+      return { claims, ended };
+    });
+    if (!outcome) return undefined;
+    this.#log.warn('Reaped dead process', { process: candidate.id, host: candidate.host, pid: candidate.pid, claims: outcome.ended.length });
+    this.#wakeFor(outcome.claims);
+    return outcome.ended.length;
+  }
+
+  #wakeFor(claims: OpenClaim[]): void {
+    for (const pipeline of new Set(claims.map((c) => c.pipeline_klass))) this.#wakeups.signal(jobsChannel(pipeline));
+  }
+}
