@@ -70,7 +70,7 @@ export class Engine {
     }
     const app = await loadAppModule(config.app);
     const pipelines = selectPipelines(app, config.pipelines);
-    const sql = connect({ url, schema: config.database.schema, max: config.database.pool_size, applicationName: 'ductwork-engine' });
+    const sql = connect({ url, schema: config.database.schema, max: config.database.pool_size, applicationName: `ductwork-engine ${this.processId}` });
     this.#sql = sql;
     const liveness = new ProcessLiveness({
       sql, url, schema: config.database.schema, processId: this.processId, role: config.role === 'all' ? 'supervisor' : config.role,

@@ -1,7 +1,7 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
 import type { Sql } from '../db/connect.js';
 import { claimExecutions, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedExecution } from '../db/queries/executions.js';
-import type { SerializedError } from '../errors.js';
+import { serializeError, type SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StepTask } from '../../workers/protocol.js';
 import { crashDelayMs, jitteredPollMs, outageDelayMs, retryDelayMs, sleep } from './backoff.js';
@@ -157,11 +157,19 @@ export class JobWorker {
     const { sql, log, wakeups, pipeline } = this.#deps;
     while (this.#pendingSuccesses.length > 0) {
       const batch = this.#pendingSuccesses.splice(0);
-      if (FAULTS_ENABLED) await faultPoint('before_job_commit');
-      const committed = await this.#persist('record step results', () =>
-        commitSuccesses(sql, batch.map(({ claim, output }) => ({ id: claim.id, token: claim.claim_token, output }))),
-      );
-      if (FAULTS_ENABLED) await faultPoint('after_job_commit');
+      let committed: Set<string> | undefined;
+      try {
+        if (FAULTS_ENABLED) await faultPoint('before_job_commit');
+        committed = await this.#persist('record step results', () =>
+          commitSuccesses(sql, batch.map(({ claim, output }) => ({ id: claim.id, token: claim.claim_token, output }))),
+        );
+        if (FAULTS_ENABLED) await faultPoint('after_job_commit');
+      } catch (error) {
+        // Not a user error: the work loop's layer records it as a crash of each claim (crash budget).
+        log.error('Unexpected error recording step results', { error: (error as Error).message });
+        for (const { claim } of batch) void this.#recordFailure(claim, 'crashed', serializeError(error));
+        continue;
+      }
       for (const { claim } of batch) {
         if (committed && !committed.has(claim.id)) {
           log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, execution: claim.id });

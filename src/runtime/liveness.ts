@@ -30,7 +30,7 @@ export class ProcessLiveness {
     this.#log = options.log;
     this.#intervalMs = Math.max(50, options.intervalSeconds * 1000);
     // One connection that never idles out: losing it would free the lock (it is re-taken on the next beat).
-    this.#lockSql = connect({ url: options.url, schema: options.schema, max: 1, idleTimeout: 0, maxLifetime: null, applicationName: 'ductwork-liveness' });
+    this.#lockSql = connect({ url: options.url, schema: options.schema, max: 1, idleTimeout: 0, maxLifetime: null, applicationName: `ductwork-liveness ${options.processId}` });
   }
 
   /** Registers the process, takes the lock, and starts heartbeating. */

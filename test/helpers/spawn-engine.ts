@@ -1,34 +1,73 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { TestSchema } from './db.js';
 
-/** A forked engine process and its engine's process id. */
+/** A forked engine process. */
 export interface EngineProcess {
   child: ChildProcess;
+  /** The engine's process id (its row in `processes`). */
   processId: string;
-  /** Graceful stop (SIGTERM) and wait for exit. */
+  /** Resolves with the exit code and signal once the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when the output matches `pattern` (rejects after `timeoutMs`). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Graceful stop (SIGTERM) and wait for exit; a no-op if it already exited. */
   stop(): Promise<void>;
 }
 
-/** Forks `engine-process.js` on the test schema and resolves once its engine runs. */
+/**
+ * Forks `engine-process.js` on the test schema. Resolves once its engine runs, or with the
+ * exit if the process dies first (a fault point can fire before it is ready).
+ */
 export function spawnEngine(db: TestSchema, options: object = {}, env: NodeJS.ProcessEnv = {}): Promise<EngineProcess> {
   const child = fork(new URL('./engine-process.js', import.meta.url), [], {
     env: { ...process.env, ...env, DUCTWORK_TEST_DB_URL: db.url, DUCTWORK_TEST_SCHEMA: db.schema, DUCTWORK_TEST_OPTIONS: JSON.stringify(options) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let text = '';
+  const watchers = new Set<() => void>();
+  const collect = (chunk: Buffer) => {
+    text += chunk.toString();
+    if (process.env.DUCTWORK_TEST_LOG) process.stderr.write(chunk);
+    for (const watch of watchers) watch();
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const handle = (processId: string): EngineProcess => ({
+    child,
+    processId,
+    exited,
+    output: () => text,
+    waitForOutput(pattern, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pattern.test(text)) return;
+          watchers.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error(`engine process output never matched ${pattern}:\n${text}`));
+        }, timeoutMs);
+        watchers.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`engine process exited with ${code} before it was ready`)));
+    void exited.then(({ code, signal }) => reject(new Error(`engine process exited (${signal ?? code}) before it was ready:\n${text}`)));
     child.on('message', (message: { ready?: boolean; processId?: string }) => {
-      if (!message?.ready) return;
-      resolve({
-        child,
-        processId: message.processId!,
-        async stop() {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-          await exited;
-        },
-      });
+      if (message?.ready) resolve(handle(message.processId!));
     });
   });
 }
