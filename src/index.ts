@@ -13,6 +13,7 @@ export type { InputOf, OutputOf } from './definition/flow-types.js';
 export { Pipeline, type PipelineClass } from './client/pipeline.js';
 export { DuctworkClient, type ClientOptions } from './client/client.js';
 export { setDefaultClient } from './client/default-client.js';
+export type { ReviveOptions } from './client/revive.js';
 export type { PipelineHandle, PipelineStatusReport, WaitOptions } from './client/handle.js';
 export { Ductwork, Engine, type StartOptions } from './runtime/engine.js';
 export { resolveConfig, type DuctworkConfig, type DuctworkOptions } from './config/config.js';

@@ -27,5 +27,19 @@ if (files.length === 0) {
   process.stderr.write(`No test files matched ${only.join(' ')}\n`);
   process.exit(1);
 }
-const child = spawn(process.execPath, ['--test', `--test-concurrency=${Math.max(2, availableParallelism())}`, ...files], { stdio: 'inherit' });
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// `*.serial.test.js` files disturb the shared database server (they restart it), so they run
+// alone, after everything else.
+const serial = files.filter((file) => file.endsWith('.serial.test.js'));
+const parallel = files.filter((file) => !serial.includes(file));
+
+function run(batch: string[], concurrency: number): Promise<number> {
+  if (batch.length === 0) return Promise.resolve(0);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...batch], { stdio: 'inherit' });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+const first = await run(parallel, Math.max(2, availableParallelism()));
+const second = await run(serial, 1);
+process.exit(first || second);

@@ -1,5 +1,5 @@
 import { ClientError, ConfigError, StepError } from '../errors.js';
-import { checkConnection, connect, type Sql } from '../db/connect.js';
+import { checkConnection, connect, isTransientDbError, type Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
 import { insertBranches } from '../db/queries/branches.js';
 import { findPipeline, insertPipeline } from '../db/queries/pipelines.js';
@@ -7,6 +7,7 @@ import { insertRun, latestRun } from '../db/queries/runs.js';
 import { enqueueSteps } from '../db/queries/steps.js';
 import { encodeJson } from '../definition/json.js';
 import type { PipelineHandle, PipelineStatusReport, WaitOptions } from './handle.js';
+import { revivePipeline, type ReviveOptions } from './revive.js';
 import { definitionOf, pipelineNameOf, type PipelineClass } from './pipeline.js';
 
 /** How a client reaches the database. */
@@ -77,6 +78,19 @@ export class DuctworkClient {
     return this.handle<Out>(pipelineId, name);
   }
 
+  /**
+   * Re-runs a halted pipeline as a new run that keeps completed steps and their outputs; steps
+   * that exhausted their budgets run again with fresh budgets and the same idempotency key.
+   * Throws `ClientError` `revive_error` when the pipeline is not halted.
+   */
+  async revive<Out = unknown>(id: string, options: ReviveOptions = {}): Promise<PipelineHandle<Out>> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) {
+      throw new ClientError('pipeline_not_found', `"${id}" is not a pipeline id (expected a UUID).`, { details: { id } });
+    }
+    await revivePipeline(this.sql, id, options);
+    return this.handle<Out>(id);
+  }
+
   /** A handle for a pipeline id (from `trigger`, a log line or the CLI). */
   handle<Out = unknown>(id: string, pipeline = ''): PipelineHandle<Out> {
     return {
@@ -116,16 +130,24 @@ export class DuctworkClient {
     };
   }
 
-  /** Polls until the pipeline is completed or halted (or `timeoutMs` passes: `wait_timeout`). */
+  /**
+   * Polls until the pipeline is completed or halted (or `timeoutMs` passes: `wait_timeout`).
+   * A dropped database connection is waited out, not reported.
+   */
   async wait(id: string, options: WaitOptions = {}): Promise<PipelineStatusReport> {
     const deadline = options.timeoutMs === undefined ? Infinity : performance.now() + options.timeoutMs;
     let pause = 10;
     for (;;) {
-      const report = await this.status(id);
-      if (report.status !== 'in_progress') return report;
+      let report: PipelineStatusReport | undefined;
+      try {
+        report = await this.status(id);
+      } catch (error) {
+        if (!isTransientDbError(error) || performance.now() >= deadline) throw error;
+      }
+      if (report && report.status !== 'in_progress') return report;
       if (performance.now() >= deadline) {
-        throw new ClientError('wait_timeout', `Pipeline ${id} (${report.pipeline}) is still in progress after ${options.timeoutMs} ms.`, {
-          details: { id, steps: report.steps },
+        throw new ClientError('wait_timeout', `Pipeline ${id} (${report?.pipeline ?? 'unknown'}) is still in progress after ${options.timeoutMs} ms.`, {
+          details: { id, steps: report?.steps },
         });
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, deadline - performance.now()))));

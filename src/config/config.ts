@@ -12,7 +12,7 @@ export interface DuctworkOptions {
   pipelines?: '*' | string[];
   role?: 'all' | 'advancer' | 'worker';
   forking?: 'none' | 'default';
-  database?: { url?: string; schema?: string; pool_size?: number };
+  database?: { url?: string; schema?: string; pool_size?: number; call_timeout?: number };
   job_worker?: {
     count?: PerPipeline<number>;
     threads?: number;
@@ -41,7 +41,7 @@ export interface DuctworkConfig {
   pipelines: '*' | string[];
   role: 'all' | 'advancer' | 'worker';
   forking: 'none' | 'default';
-  database: { url: string | undefined; schema: string; pool_size: number };
+  database: { url: string | undefined; schema: string; pool_size: number; call_timeout: number };
   job_worker: {
     count: PerPipeline<number>;
     threads: number;

@@ -40,6 +40,9 @@ export async function appliedMigrations(sql: Sql, schema: string): Promise<strin
  */
 export async function migrate(sql: Sql, schema: string, log: (line: string) => void = () => {}): Promise<string[]> {
   const migrations = loadMigrations(schema);
+  // postgres.js 3.4 never hands out a reserved connection from a pool that has none open yet
+  // (with fetch_types off, which Ductwork needs); one query opens it.
+  await sql`select 1`;
   const lock = await sql.reserve();
   try {
     await lock`select pg_advisory_lock(hashtextextended(${'ductwork.migrate.' + schema}, 0))`;

@@ -1,5 +1,5 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import type { Sql, TxSql } from '../db/connect.js';
+import { noteDatabaseError, withDeadline, type Sql, type TxSql } from '../db/connect.js';
 import { deferAdvance, lockAdvanceableBranches, type AdvanceableBranch } from '../db/queries/branches.js';
 import { runDefinition } from '../db/queries/runs.js';
 import type { DefinitionGraph } from '../definition/graph.js';
@@ -73,6 +73,7 @@ export class Advancer {
         moved = await this.advanceOnce();
         failures = 0;
       } catch (error) {
+        noteDatabaseError(error);
         log.warn('Advancer pass failed; retrying', { error: (error as Error).message });
         await sleep(outageDelayMs(failures++));
         continue;
@@ -98,7 +99,7 @@ export class Advancer {
   async #pass(careful: boolean): Promise<number> {
     const { sql, pipeline, config, wakeups } = this.#deps;
     let enqueued = 0;
-    const count = await sql.begin(async (tx) => {
+    const transaction = sql.begin(async (tx) => {
       const rows = await lockAdvanceableBranches(tx, pipeline, config.pipeline_advancer.batch_size);
       if (FAULTS_ENABLED && rows.length > 0) await faultPoint('after_branch_claim');
       // Same-run branches together and runs in a stable order: run-row locks are then taken in order.
@@ -110,6 +111,7 @@ export class Advancer {
       if (FAULTS_ENABLED && rows.length > 0) await faultPoint('after_branch_advancement');
       return rows.length;
     });
+    const count = await withDeadline(transaction, config.database.call_timeout * 1000, 'an advancing transaction');
     if (FAULTS_ENABLED && count > 0) await faultPoint('after_advance_commit');
     if (enqueued > 0) wakeups.signal(jobsChannel(pipeline));
     return count;

@@ -1,5 +1,5 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import type { Sql } from '../db/connect.js';
+import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
 import { claimExecutions, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedExecution } from '../db/queries/executions.js';
 import { serializeError, type SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -89,10 +89,11 @@ export class JobWorker {
       }
       let claims: ClaimedExecution[];
       try {
-        if (failures > 0) await this.#abandonUnknownClaims();
-        claims = await claimExecutions(sql, pipeline, free, processId);
+        if (failures > 0) await this.#call(this.#abandonUnknownClaims(), 'abandoning unknown claims');
+        claims = await this.#call(claimExecutions(sql, pipeline, free, processId), 'claiming jobs');
         failures = 0;
       } catch (error) {
+        noteDatabaseError(error);
         log.warn('Job claim failed; retrying', { error: (error as Error).message });
         await sleep(outageDelayMs(failures++));
         continue;
@@ -222,8 +223,9 @@ export class JobWorker {
   async #persist<T>(what: string, commit: () => Promise<T>): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await commit();
+        return await this.#call(commit(), what);
       } catch (error) {
+        noteDatabaseError(error);
         if (this.#abandoning && attempt >= 3) {
           this.#deps.log.error(`Could not ${what}; leaving the claim for recovery`, { error: (error as Error).message });
           return undefined;
@@ -232,6 +234,10 @@ export class JobWorker {
         await sleep(outageDelayMs(attempt));
       }
     }
+  }
+
+  #call<T>(work: Promise<T>, what: string): Promise<T> {
+    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what);
   }
 
   #release(executionId: string): void {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { connect, type Sql } from '../db/connect.js';
+import { connect, noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
 import { deleteProcess, heartbeat, holdProcessLock, insertProcess } from '../db/queries/processes.js';
 import type { Logger } from '../log.js';
 
@@ -52,17 +52,22 @@ export class ProcessLiveness {
 
   async #tick(): Promise<void> {
     try {
-      if (!(await heartbeat(this.#sql, this.processId))) {
-        this.#log.warn('Process record missing, re-adopting (likely reaped while unreachable)', { process: this.processId });
-        await this.#register();
-      }
-      if (!(await holdProcessLock(this.#lockSql, this.lockKey))) {
-        this.#log.warn('Liveness lock is held elsewhere; retrying', { process: this.processId });
-      }
+      await withDeadline(this.#beat(), Math.max(5_000, 5 * this.#intervalMs), 'a heartbeat');
       this.#lastSuccess = performance.now();
     } catch (error) {
+      noteDatabaseError(error);
       this.#lastFailure = performance.now();
       this.#log.warn('Heartbeat failed', { error: (error as Error).message });
+    }
+  }
+
+  async #beat(): Promise<void> {
+    if (!(await heartbeat(this.#sql, this.processId))) {
+      this.#log.warn('Process record missing, re-adopting (likely reaped while unreachable)', { process: this.processId });
+      await this.#register();
+    }
+    if (!(await holdProcessLock(this.#lockSql, this.lockKey))) {
+      this.#log.warn('Liveness lock is held elsewhere; retrying', { process: this.processId });
     }
   }
 

@@ -1,5 +1,5 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import type { Sql } from '../db/connect.js';
+import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
 import { crashClaims, openClaimsOf, orphanedClaims, type Crash, type OpenClaim } from '../db/queries/executions.js';
 import { deleteProcess, lockDeadProcess, reapCandidates, type ReapCandidate } from '../db/queries/processes.js';
 import type { Logger } from '../log.js';
@@ -63,8 +63,9 @@ export class Reaper {
   async #run(): Promise<void> {
     while (this.#running) {
       try {
-        await this.reapOnce();
+        await withDeadline(this.reapOnce(), this.#config.database.call_timeout * 1000, 'a reaper pass');
       } catch (error) {
+        noteDatabaseError(error);
         this.#log.warn('Reaper pass failed', { error: (error as Error).message });
       }
       await new Promise<void>((resolve) => {

@@ -12,7 +12,7 @@ const engine = await Ductwork.start({
   app: FIXTURE_APP,
   log: createLogger((process.env.DUCTWORK_TEST_LOG as 'debug') ?? 'silent', `ductwork[${process.pid}]`),
   ...options,
-  database: { url: process.env.DUCTWORK_TEST_DB_URL, schema: process.env.DUCTWORK_TEST_SCHEMA, pool_size: 6 },
+  database: { url: process.env.DUCTWORK_TEST_DB_URL, schema: process.env.DUCTWORK_TEST_SCHEMA, pool_size: 6, ...options.database },
   job_worker: { threads: 2, polling_timeout: 0.05, retry_backoff: { initial: 0.01, multiplier: 1, jitter: 0 }, ...options.job_worker },
   pipeline_advancer: { polling_timeout: 0.05, count: 2, ...options.pipeline_advancer },
   supervisor: { polling_timeout: 0.2, ...options.supervisor },

@@ -35,7 +35,10 @@ export function spawnEngine(db: TestSchema, options: object = {}, env: NodeJS.Pr
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('exit', (code, signal) => {
+      collect(Buffer.from(`[engine process ${child.pid} exited: ${signal ?? code}]\n`));
+      resolve({ code, signal });
+    }),
   );
   const handle = (processId: string): EngineProcess => ({
     child,

@@ -1,4 +1,4 @@
-import type { Queryable } from '../connect.js';
+import { rowsJson, type Queryable } from '../connect.js';
 
 /** One open fan-out a branch is inside: fan-out id and the branch's index within it. */
 export interface FanFrame {
@@ -28,13 +28,9 @@ export interface NewBranch {
 export function insertBranches(sql: Queryable, branches: NewBranch[]) {
   return sql`
     insert into branches (id, run_id, pipeline_klass, parent_branch_id, frames, status, started_at, last_advanced_at)
-    select id, run_id, pipeline_klass, parent_branch_id, frames::jsonb, 'in_progress', clock_timestamp(), clock_timestamp()
-    from unnest(${sql.array(branches.map((b) => b.id))}::uuid[],
-                ${sql.array(branches.map((b) => b.runId))}::uuid[],
-                ${sql.array(branches.map((b) => b.pipelineKlass))}::text[],
-                ${sql.array(branches.map((b) => b.parentBranchId) as string[])}::uuid[],
-                ${sql.array(branches.map((b) => JSON.stringify(b.frames)))}::text[])
-      as t(id, run_id, pipeline_klass, parent_branch_id, frames)`;
+    select id, run_id, pipeline_klass, parent_branch_id, frames, 'in_progress', clock_timestamp(), clock_timestamp()
+    from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({ id: b.id, run_id: b.runId, pipeline_klass: b.pipelineKlass, parent_branch_id: b.parentBranchId, frames: b.frames })))})
+      as t(id uuid, run_id uuid, pipeline_klass text, parent_branch_id uuid, frames jsonb)`;
 }
 
 /** A branch locked for advancement together with the finished step it will be moved off. */
@@ -117,4 +113,38 @@ export async function runHasOpenBranch(sql: Queryable, runId: string): Promise<b
 export async function haltReasons(sql: Queryable, runId: string): Promise<HaltReason[]> {
   const rows = await sql`select halt_reason from branches where run_id = ${runId} and status = 'halted' order by started_at, id`;
   return rows.map((r) => r.halt_reason as HaltReason);
+}
+
+/** A branch of a run as revive reads it. */
+export interface BranchRow {
+  id: string;
+  parent_branch_id: string | null;
+  frames: FanFrame[];
+  status: 'in_progress' | 'completed' | 'halted';
+  halt_reason: HaltReason | null;
+  terminal_step_id: string | null;
+}
+
+/** Every branch of a run, oldest first. */
+export function branchesOfRun(sql: Queryable, runId: string) {
+  return sql<BranchRow[]>`
+    select id, parent_branch_id, frames, status, halt_reason, terminal_step_id
+    from branches where run_id = ${runId} order by started_at, id`;
+}
+
+/** Inserts copies of branches (revive): completed ones stay completed, the rest start in progress. */
+export function copyBranches(
+  sql: Queryable,
+  runId: string,
+  pipelineKlass: string,
+  branches: { id: string; parentBranchId: string | null; frames: FanFrame[]; status: 'in_progress' | 'completed'; terminalStepId: string | null }[],
+) {
+  if (branches.length === 0) return Promise.resolve([]);
+  return sql`
+    insert into branches (id, run_id, pipeline_klass, parent_branch_id, frames, status, terminal_step_id,
+                          started_at, last_advanced_at, completed_at)
+    select id, ${runId}, ${pipelineKlass}, parent_branch_id, frames, status, terminal_step_id,
+           clock_timestamp(), clock_timestamp(), case when status = 'completed' then clock_timestamp() end
+    from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({ id: b.id, parent_branch_id: b.parentBranchId, frames: b.frames, status: b.status, terminal_step_id: b.terminalStepId })))})
+      as t(id uuid, parent_branch_id uuid, frames jsonb, status text, terminal_step_id uuid)`;
 }

@@ -1,4 +1,4 @@
-import type { Queryable } from '../connect.js';
+import { rowsJson, type Queryable } from '../connect.js';
 
 /** A job claimed by this process: everything a worker thread needs to run the step. */
 export interface ClaimedExecution {
@@ -59,9 +59,7 @@ export interface Success {
 export async function commitSuccesses(sql: Queryable, results: Success[]): Promise<Set<string>> {
   const rows = await sql`
     with input as (
-      select * from unnest(${sql.array(results.map((r) => r.id))}::bigint[],
-                           ${sql.array(results.map((r) => r.token))}::uuid[],
-                           ${sql.array(results.map((r) => r.output))}::text[]) as t(id, token, output)
+      select * from jsonb_to_recordset(${rowsJson(sql, results)}) as t(id bigint, token uuid, output text)
     ), done as (
       update executions e set completed_at = clock_timestamp(), outcome = 'success'
       from input
@@ -202,10 +200,8 @@ export async function crashClaims(sql: Queryable, crashes: Crash[], errorClass: 
   if (crashes.length === 0) return [];
   const rows = await sql`
     with input as (
-      select * from unnest(${sql.array(crashes.map((c) => c.id))}::bigint[],
-                           ${sql.array(crashes.map((c) => c.token))}::uuid[],
-                           ${sql.array(crashes.map((c) => c.again))}::boolean[],
-                           ${sql.array(crashes.map((c) => c.delayMs / 1000))}::float8[]) as t(id, token, again, delay_s)
+      select * from jsonb_to_recordset(${rowsJson(sql, crashes.map((c) => ({ id: c.id, token: c.token, again: c.again, delay_s: c.delayMs / 1000 })))})
+        as t(id bigint, token uuid, again boolean, delay_s float8)
     ), crashed as (
       update executions e set completed_at = clock_timestamp(), outcome = 'crashed',
                               error_class = ${errorClass}, error_message = ${errorMessage}

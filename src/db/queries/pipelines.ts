@@ -20,3 +20,14 @@ export async function findPipeline(sql: Queryable, id: string): Promise<Pipeline
   const [row] = await sql<PipelineRow[]>`select id, klass, status, created_at, updated_at from pipelines where id = ${id}`;
   return row;
 }
+
+/** Locks a pipeline row for a revive (which must see its status and write a new run atomically). */
+export async function lockPipeline(sql: Queryable, id: string): Promise<PipelineRow | undefined> {
+  const [row] = await sql<PipelineRow[]>`select id, klass, status, created_at, updated_at from pipelines where id = ${id} for update`;
+  return row;
+}
+
+/** Sets a pipeline's status (revive puts a halted pipeline back in progress). */
+export function setPipelineStatus(sql: Queryable, id: string, status: PipelineStatus) {
+  return sql`update pipelines set status = ${status}, updated_at = clock_timestamp() where id = ${id}`;
+}

@@ -77,3 +77,11 @@ export async function resolveRun(sql: Queryable, runId: string): Promise<Pipelin
     returning resolved.status`;
   return row?.status;
 }
+
+/** A new in-progress run of a pipeline that reuses a previous run's frozen definition (revive). */
+export function insertRunFrom(sql: Queryable, run: { id: string; previousRunId: string }) {
+  return sql`
+    insert into runs (id, pipeline_id, pipeline_klass, definition, definition_sha1, status, triggered_at, started_at)
+    select ${run.id}, pipeline_id, pipeline_klass, definition, definition_sha1, 'in_progress', clock_timestamp(), clock_timestamp()
+    from runs where id = ${run.previousRunId}`;
+}

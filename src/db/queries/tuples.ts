@@ -22,3 +22,10 @@ export async function setTuple(sql: Queryable, runId: string, key: string, value
         returning 1`;
   return rows.length === 1;
 }
+
+/** Copies a run's context into another run (revive). */
+export function copyTuples(sql: Queryable, fromRunId: string, toRunId: string) {
+  return sql`
+    insert into tuples (run_id, key, value, first_set_at, last_set_at)
+    select ${toRunId}, key, value, first_set_at, last_set_at from tuples where run_id = ${fromRunId}`;
+}

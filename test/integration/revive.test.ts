@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { DuctworkClient } from '../../src/client/client.js';
+import type { DuctworkError } from '../../src/errors.js';
+import type { Engine } from '../../src/runtime/engine.js';
+import { freshSchema, type TestSchema } from '../helpers/db.js';
+import { startTestEngine } from '../helpers/engine.js';
+import { ChainPipeline, RevivablePipeline } from '../fixtures/pipelines.js';
+
+let db: TestSchema;
+let engine: Engine;
+let client: DuctworkClient;
+
+before(async () => {
+  db = await freshSchema(import.meta.url);
+  engine = await startTestEngine(db, {
+    pipelines: ['RevivablePipeline', 'ChainPipeline'],
+    job_worker: { max_retry: { default: 3, RevivablePipeline: { Gated: 0 } } },
+    pipeline_advancer: { max_retry: 1 },
+  });
+  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
+});
+after(async () => {
+  await engine?.stop();
+  await db?.drop();
+});
+
+test('revive re-runs the exhausted step with fresh budgets; the fan-in gets every input and the key is kept', async () => {
+  const handle = await client.trigger(RevivablePipeline, 5);
+  const halted = await handle.wait({ timeoutMs: 15_000 });
+  assert.equal(halted.status, 'halted');
+  assert.deepEqual(halted.halts.map((h) => h.reason), ['job_retries_exhausted']);
+  const [failed] = await db.sql`select id, idempotency_key from steps where run_id = ${halted.runId} and klass = 'Gated'`;
+
+  // Open the gate in the halted run's context; revive carries the context over.
+  await db.sql`insert into tuples (run_id, key, value) values (${halted.runId}, 'gate_open', 'true')`;
+  await client.revive(handle.id);
+  const result = (await handle.result({ timeoutMs: 15_000 })) as { sum: number; gatedKey: string };
+  // AddOne's output (11) comes from the first run: it is not re-run, and the combine still gets it.
+  assert.deepEqual(result, { sum: 11 + 1000, gatedKey: failed!.idempotency_key });
+
+  const runs = await db.sql`select id, status from runs where pipeline_id = ${handle.id} order by started_at`;
+  assert.deepEqual(runs.map((r) => r.status), ['halted', 'completed']);
+  const executions = await db.sql`
+    select s.klass, r.id = ${runs[1]!.id} as revived, e.retry_count, e.outcome
+    from executions e join steps s on s.id = e.step_id join runs r on r.id = s.run_id
+    where r.pipeline_id = ${handle.id} order by e.id`;
+  assert.equal(executions.filter((e) => e.klass === 'AddOne').length, 1, 'a completed step is not run again');
+  assert.equal(executions.filter((e) => e.klass === 'Double').length, 1);
+  const gated = executions.filter((e) => e.klass === 'Gated');
+  assert.deepEqual(gated.map((e) => [e.revived, e.retry_count, e.outcome]), [[false, 0, 'failure'], [true, 0, 'success']]);
+  const [copied] = await db.sql`select source_step_id from steps where run_id = ${runs[1]!.id} and klass = 'Gated'`;
+  assert.equal(copied!.source_step_id, failed!.id);
+});
+
+test('revive of a branch halted while routing routes its step again', async () => {
+  const handle = await client.trigger(ChainPipeline, 2);
+  await db.sql.unsafe(`
+    create or replace function "${db.schema}".refuse_addone() returns trigger language plpgsql as $$
+    begin raise exception 'refusing AddOne'; end $$;
+    create trigger refuse_addone before insert on "${db.schema}".steps
+      for each row when (new.klass = 'AddOne') execute function "${db.schema}".refuse_addone();`);
+  let halted;
+  try {
+    // Routing errors back off (100 ms, 200 ms) before the budget of 1 retry is spent.
+    halted = await handle.wait({ timeoutMs: 15_000 });
+  } finally {
+    await db.sql.unsafe(`drop trigger refuse_addone on "${db.schema}".steps`);
+  }
+  assert.deepEqual(halted.halts.map((h) => h.reason), ['advancer_retries_exhausted']);
+  await client.revive(handle.id);
+  assert.equal(await handle.result({ timeoutMs: 15_000 }), 10); // Double(2)=4, AddOne=5, Double=10
+  const [{ doubles }] = await db.sql`
+    select count(*)::int as doubles from executions e join steps s on s.id = e.step_id join runs r on r.id = s.run_id
+    where r.pipeline_id = ${handle.id} and s.klass = 'Double' and s.input = '2'`;
+  assert.equal(doubles, 1, 'the step whose routing failed was not run again, only routed');
+});
+
+test('revive refuses a pipeline that is not halted', async () => {
+  const handle = await client.trigger(ChainPipeline, 1);
+  await handle.result({ timeoutMs: 15_000 });
+  await assert.rejects(client.revive(handle.id), (error: DuctworkError) => {
+    assert.equal(error.code, 'revive_error');
+    assert.match(error.message, /Cannot revive completed pipeline .* only halted pipelines can be revived/);
+    return true;
+  });
+  await assert.rejects(client.revive('00000000-0000-7000-8000-000000000000'), (error: DuctworkError) => error.code === 'pipeline_not_found');
+});
