@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { cac } from 'cac';
+import { DuctworkClient } from '../client/client.js';
 import { connect, checkConnection, redactUrl } from '../db/connect.js';
 import { loadMigrations, migrate } from '../db/migrate.js';
 import { DuctworkError } from '../errors.js';
@@ -30,6 +31,50 @@ cli
       await sql.end({ timeout: 5 });
     }
   });
+
+/** A client for the status and revive commands, from --database-url / DATABASE_URL. */
+async function withClient<T>(options: { databaseUrl?: string; schema: string }, run: (client: DuctworkClient) => Promise<T>): Promise<T> {
+  const url = options.databaseUrl ?? process.env.DATABASE_URL;
+  if (!url) throw new DuctworkError('config_invalid', 'No database: pass --database-url or set DATABASE_URL.');
+  const client = new DuctworkClient({ databaseUrl: url, schema: options.schema, poolSize: 2 });
+  try {
+    await checkConnection(client.sql, url);
+    return await run(client);
+  } finally {
+    await client.close();
+  }
+}
+
+cli
+  .command('status <pipelineId>', 'Show the status of a pipeline')
+  .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)')
+  .option('--schema <name>', 'Schema name', { default: process.env.DUCTWORK_SCHEMA ?? 'ductwork' })
+  .option('--json', 'Print the report as JSON')
+  .action((id: string, options: { databaseUrl?: string; schema: string; json?: boolean }) =>
+    withClient(options, async (client) => {
+      const report = await client.status(id);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        return;
+      }
+      const steps = Object.entries(report.steps).map(([k, n]) => `${k} ${n}`).join(', ');
+      process.stdout.write(`${report.pipeline} ${report.id}: ${report.status}\n  run ${report.runId}, steps: ${steps}\n`);
+      for (const halt of report.halts) process.stdout.write(`  halted branch ${halt.branchId}: ${halt.reason}${halt.detail ? ` (${halt.detail})` : ''}\n`);
+      if (report.status === 'completed') process.stdout.write(`  output: ${JSON.stringify(report.output)}\n`);
+    }),
+  );
+
+cli
+  .command('revive <pipelineId>', 'Re-run a halted pipeline, keeping its completed steps')
+  .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)')
+  .option('--schema <name>', 'Schema name', { default: process.env.DUCTWORK_SCHEMA ?? 'ductwork' })
+  .option('--no-context', 'Start the new run with an empty context')
+  .action((id: string, options: { databaseUrl?: string; schema: string; context?: boolean }) =>
+    withClient(options, async (client) => {
+      await client.revive(id, { duplicateContext: options.context !== false });
+      process.stdout.write(`Revived ${id}: a new run is in progress.\n`);
+    }),
+  );
 
 cli.help();
 cli.version(pkg.version);

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { DuctworkClient } from '../../src/client/client.js';
+import { freshSchema, type TestSchema } from '../helpers/db.js';
+import { ChainPipeline } from '../fixtures/pipelines.js';
+
+// The real `ductwork` binary, run as a child process.
+const BIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+let db: TestSchema;
+let client: DuctworkClient;
+
+before(async () => {
+  db = await freshSchema(import.meta.url);
+  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
+});
+after(async () => {
+  await db?.drop();
+});
+
+function ductwork(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('migrate --dry-run prints the SQL for the schema without touching a database', async () => {
+  const { code, stdout } = await ductwork(['migrate', '--dry-run', '--schema', 'shown_here'], { DATABASE_URL: '' });
+  assert.equal(code, 0);
+  assert.match(stdout, /-- 001_core/);
+  assert.match(stdout, /CREATE TABLE "shown_here"\.pipelines/);
+});
+
+test('migrate applies pending migrations once and then reports the schema up to date', async () => {
+  const schema = `cli_migrate_${process.pid}`;
+  try {
+    const first = await ductwork(['migrate', '--database-url', db.url, '--schema', schema]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /applied 001_core/);
+    const second = await ductwork(['migrate', '--schema', schema], { DATABASE_URL: db.url });
+    assert.match(second.stdout, /is up to date/);
+  } finally {
+    await db.sql.unsafe(`drop schema if exists "${schema}" cascade`);
+  }
+});
+
+test('status prints a pipeline, and revive refuses one that is not halted, with exit code 1', async () => {
+  const handle = await client.trigger(ChainPipeline, 1);
+  const status = await ductwork(['status', handle.id, '--json', '--schema', db.schema], { DATABASE_URL: db.url });
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal(JSON.parse(status.stdout).status, 'in_progress');
+  await db.sql`update pipelines set status = 'completed' where id = ${handle.id}`;
+  const revive = await ductwork(['revive', handle.id, '--schema', db.schema], { DATABASE_URL: db.url });
+  assert.equal(revive.code, 1);
+  assert.match(revive.stderr, /Cannot revive completed pipeline .* \[revive_error\]/);
+});
+
+test('unknown commands and missing databases fail with a message and exit code 1', async () => {
+  const unknown = await ductwork(['frobnicate']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /Unknown command: frobnicate/);
+  const noDb = await ductwork(['migrate'], { DATABASE_URL: '' });
+  assert.equal(noDb.code, 1);
+  assert.match(noDb.stderr, /No database: pass --database-url or set DATABASE_URL/);
+});
