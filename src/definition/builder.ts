@@ -143,7 +143,7 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
    */
   divide<
     const T extends readonly Accepting<L[number]>[],
-    R extends readonly PipelineBuilder<In, Lanes, []>[] = LaneBuilders<In, T>,
+    const R extends readonly PipelineBuilder<In, Lanes, []>[] = LaneBuilders<In, T>,
   >(options: { to: T }, block?: (lanes: LaneBuilders<In, T>) => R): PipelineBuilder<In, LanesOf<R>, [...S, Frame<'divide', L>]> {
     this.#requireStarted('divide_error', 'dividing chain');
     const targets = (options as { to?: unknown } | undefined)?.to;
