@@ -81,4 +81,26 @@ describe('killed at every named fault point, the work is recovered by another en
     const steps = await assertRecoveredCleanly(runId);
     assert.equal(steps.find((s) => s.klass === 'Sleepy')!.runs, 2);
   });
+
+  for (const [point, action] of [['after_branch_advancement', 'raise'], ['before_job_commit', 'raise'], ['after_job_claim', 'exit']] as const) {
+    test(`${point}:${action}`, async () => {
+      const engine = await spawnEngine(db, options, { DUCTWORK_FAULT: `${point}:${action}` });
+      const handle = await client.trigger(DividePipeline, 5);
+      let survivor;
+      try {
+        if (action === 'exit') {
+          assert.equal((await engine.exited).code, 1, 'the engine exited at the fault point');
+          survivor = await spawnEngine(db, options);
+        }
+        // raise: the same engine records the failure (a routing error or a crash) and carries on.
+        assert.deepEqual(await handle.result({ timeoutMs: 30_000 }), { values: [11, 20, 11] });
+      } finally {
+        await engine.stop();
+        await survivor?.stop();
+      }
+      assert.match(engine.output(), new RegExp(`fault point ${point} reached, action ${action}`));
+      await assertRecoveredCleanly((await handle.status()).runId);
+    });
+  }
 });
+
