@@ -1,17 +1,10 @@
 /** What crosses the boundary between the engine's main thread and a worker thread. JSON travels as text. */
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../src/errors.js';
+import type { StepRuntimeInfo } from '../src/definition/step.js';
 
-/** Ids and counters a step can read through `this.execution`. */
-export interface TaskInfo {
-  pipelineId: string;
-  runId: string;
-  stepId: string;
-  executionId: string;
-  idempotencyKey: string;
-  attempt: number;
-  crashCount: number;
-}
+/** Ids and counters a step can read through `this.execution` (the context is attached in the thread). */
+export type TaskInfo = Omit<StepRuntimeInfo, 'context'>;
 
 /** One step to run. */
 export interface StepTask {

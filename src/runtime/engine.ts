@@ -3,6 +3,7 @@ import { peekDefaultClient, setDefaultClient } from '../client/default-client.js
 import { resolveConfig, settingFor, type DuctworkConfig, type DuctworkOptions } from '../config/config.js';
 import { checkConnection, connect, redactUrl, type Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
+import { crashClaims, openClaimsOf } from '../db/queries/executions.js';
 import { assertMigrated } from '../db/migrate.js';
 import { getTuple, setTuple } from '../db/queries/tuples.js';
 import { ConfigError, ContextError, DuctworkError } from '../errors.js';
@@ -12,7 +13,7 @@ import { Advancer, DefinitionCache } from './advancer.js';
 import { loadAppModule, selectPipelines } from './app-module.js';
 import { JobWorker } from './job-worker.js';
 import { ProcessLiveness } from './liveness.js';
-import { Reaper } from './reaper.js';
+import { crashDecision, Reaper } from './reaper.js';
 import { StepThreadPool } from './thread-pool.js';
 import { Wakeups } from './wakeups.js';
 
@@ -158,6 +159,7 @@ export class Engine {
     await Promise.all(this.#jobWorkers.map((w) => w.settled()));
     await withTimeout(Promise.all(this.#advancers.map((a) => a.stop())), config.pipeline_advancer.shutdown_timeout * 1000);
     await this.#reaper?.stop();
+    if (this.#sql) await this.#abandonLeftoverClaims(this.#sql);
     await this.#liveness?.stop();
     if (this.#sql) {
       if (peekDefaultClient() === this.#client) setDefaultClient(undefined);
@@ -165,6 +167,21 @@ export class Engine {
     }
     this.#state = 'stopped';
     log.info('Ductwork engine stopped');
+  }
+
+  /**
+   * Claims still open under this process after the drain (a result that could not be committed
+   * before the deadline) are re-enqueued now rather than left for the orphan sweep.
+   */
+  async #abandonLeftoverClaims(sql: Sql): Promise<void> {
+    try {
+      const left = await openClaimsOf(sql, this.processId);
+      if (left.length === 0) return;
+      await crashClaims(sql, left.map((c) => crashDecision(this.config, c)), 'AbandonedClaim', 'Engine stopped holding the claim; re-enqueued');
+      this.log.warn('Re-enqueued claims left open at shutdown', { count: left.length });
+    } catch (error) {
+      this.log.warn('Could not re-enqueue claims left open at shutdown', { error: (error as Error).message });
+    }
   }
 
   async #answerContext(request: ContextRequest): Promise<string | null> {

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { after, before, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
+import { test } from 'node:test';
+import { testDatabase } from '../helpers/db.js';
 import { ChainPipeline } from '../fixtures/pipelines.js';
 
 // The real `ductwork` binary, run as a child process.
 const BIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-let db: TestSchema;
-let client: DuctworkClient;
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-});
-after(async () => {
-  await db?.drop();
-});
+const { db, client } = await testDatabase(import.meta.url);
 
 function ductwork(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -1,6 +1,8 @@
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 import postgres from 'postgres';
+import { DuctworkClient } from '../../src/client/client.js';
 import { connect, type Sql } from '../../src/db/connect.js';
 import { migrate } from '../../src/db/migrate.js';
 
@@ -41,4 +43,14 @@ export async function fakeProcess(db: TestSchema, pid = 1): Promise<string> {
   const id = uuidv7();
   await db.sql`insert into processes (id, pid, host, role, lock_key) values (${id}, ${pid}, 'test-host', 'job_worker', ${String(Date.now())})`;
   return id;
+}
+
+/**
+ * The usual start of a test file with no engine of its own: a fresh schema (dropped after the
+ * file's tests) and a client on it.
+ */
+export async function testDatabase(metaUrl: string): Promise<{ db: TestSchema; client: DuctworkClient }> {
+  const db = await freshSchema(metaUrl);
+  after(() => db.drop());
+  return { db, client: new DuctworkClient({ sql: db.sql, schema: db.schema }) };
 }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
+import { describe, test } from 'node:test';
 import { resolveConfig } from '../../src/config/config.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { lockAdvanceableBranches } from '../../src/db/queries/branches.js';
@@ -9,23 +8,13 @@ import { lockRunForResolution, resolveRun } from '../../src/db/queries/runs.js';
 import { createLogger } from '../../src/log.js';
 import { Advancer, DefinitionCache } from '../../src/runtime/advancer.js';
 import { Wakeups } from '../../src/runtime/wakeups.js';
-import { fakeProcess, freshSchema, type TestSchema } from '../helpers/db.js';
+import { fakeProcess, testDatabase } from '../helpers/db.js';
 import { ChainPipeline } from '../fixtures/pipelines.js';
 
 // The advancer is driven pass by pass here (no engine), so each test controls exactly what is
 // ready to advance and what fails.
-let db: TestSchema;
-let client: DuctworkClient;
-let owner: string;
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-  owner = await fakeProcess(db);
-});
-after(async () => {
-  await db?.drop();
-});
+const { db, client } = await testDatabase(import.meta.url);
+const owner = await fakeProcess(db);
 
 function advancer(options: Parameters<typeof resolveConfig>[0] = {}) {
   return new Advancer({

@@ -1,24 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
+import { describe, test } from 'node:test';
 import { FAULT_POINTS, type FaultPoint } from '../../src/runtime/fault.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
+import { testDatabase } from '../helpers/db.js';
 import { spawnEngine } from '../helpers/spawn-engine.js';
 import { waitFor } from '../helpers/wait.js';
 import { DividePipeline, SleepyPipeline } from '../fixtures/pipelines.js';
 
 // Each case runs a real engine process with DUCTWORK_FAULT=<point>:kill, so it SIGKILLs itself in
 // that gap between two durable writes; a second engine process must then finish the work.
-let db: TestSchema;
-let client: DuctworkClient;
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-});
-after(async () => {
-  await db?.drop();
-});
+const { db, client } = await testDatabase(import.meta.url);
 
 const options = { pipelines: ['DividePipeline', 'SleepyPipeline'] };
 

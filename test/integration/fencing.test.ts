@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
+import { test } from 'node:test';
 import { uuidv7 } from '../../src/db/ids.js';
 import { claimExecutions, commitFailure, commitSuccesses } from '../../src/db/queries/executions.js';
-import { fakeProcess, freshSchema, type TestSchema } from '../helpers/db.js';
+import { fakeProcess, testDatabase } from '../helpers/db.js';
 import { ChainPipeline } from '../fixtures/pipelines.js';
 
 // No engine runs here: the test plays the job worker with the same queries, so it can put a
 // claim in every state a zombie could find it in.
-let db: TestSchema;
-let client: DuctworkClient;
-let owner: string;
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-  owner = await fakeProcess(db);
-});
-after(async () => {
-  await db?.drop();
-});
+const { db, client } = await testDatabase(import.meta.url);
+const owner = await fakeProcess(db);
 
 async function claimOne() {
   await db.sql`delete from executions where claimed_at is null`; // leftovers of earlier tests must not be claimed first

@@ -1,24 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
+import { test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { Ductwork } from '../../src/runtime/engine.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
+import { testDatabase } from '../helpers/db.js';
 import { FIXTURE_APP } from '../helpers/engine.js';
 import { spawnEngine } from '../helpers/spawn-engine.js';
 import { waitFor } from '../helpers/wait.js';
 import { SleepyPipeline } from '../fixtures/pipelines.js';
 
-let db: TestSchema;
-let client: DuctworkClient;
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-});
-after(async () => {
-  await db?.drop();
-});
+const { db, client } = await testDatabase(import.meta.url);
 
 async function claimedBy(processId: string, runIds: string[]) {
   const [row] = await db.sql`

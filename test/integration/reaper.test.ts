@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import postgres from 'postgres';
-import { DuctworkClient } from '../../src/client/client.js';
 import { resolveConfig } from '../../src/config/config.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { claimExecutions } from '../../src/db/queries/executions.js';
@@ -9,21 +8,12 @@ import { createLogger } from '../../src/log.js';
 import type { ProcessLiveness } from '../../src/runtime/liveness.js';
 import { Reaper } from '../../src/runtime/reaper.js';
 import { Wakeups } from '../../src/runtime/wakeups.js';
-import { fakeProcess, freshSchema, type TestSchema } from '../helpers/db.js';
+import { fakeProcess, testDatabase } from '../helpers/db.js';
 import { ChainPipeline } from '../fixtures/pipelines.js';
 
 // The reaper is driven pass by pass against process rows and claims set up by hand.
-let db: TestSchema;
-let client: DuctworkClient;
+const { db, client } = await testDatabase(import.meta.url);
 const self = uuidv7();
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-});
-after(async () => {
-  await db?.drop();
-});
 
 function reaper() {
   const liveness = { processId: self, steadyFor: () => true } as unknown as ProcessLiveness;

@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
+import { test } from 'node:test';
+import { testDatabase } from '../helpers/db.js';
 import { startTestEngine } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
 import { SleepyPipeline } from '../fixtures/pipelines.js';
 
-let db: TestSchema;
-let client: DuctworkClient;
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-});
-after(async () => {
-  await db?.drop();
-});
+const { db, client } = await testDatabase(import.meta.url);
 
 async function waitUntilRunning(runId: string) {
   await waitFor('the step to be claimed', async () => {
