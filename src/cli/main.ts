@@ -5,6 +5,11 @@ import { DuctworkClient } from '../client/client.js';
 import { connect, checkConnection, redactUrl } from '../db/connect.js';
 import { loadMigrations, migrate } from '../db/migrate.js';
 import { DuctworkError } from '../errors.js';
+import { nearest } from '../config/config.js';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
+import { loadAppModule } from '../runtime/app-module.js';
+import { healthCommand } from './health.js';
+import { startCommand, type StartCommandOptions } from './start.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 const cli = cac('ductwork');
@@ -76,6 +81,47 @@ cli
     }),
   );
 
+cli
+  .command('start', 'Run the engine (threaded by default) until SIGINT or SIGTERM')
+  .option('-c, --config <file>', `Configuration file (default: ${DEFAULT_CONFIG_FILE} when it exists)`)
+  .option('--threaded', 'One process with worker threads (forking: none)')
+  .option('--forking', 'A supervisor with one child process per role (forking: default)')
+  .option('--role <role>', 'all, advancer or worker (overrides DUCTWORK_ROLE and the file)')
+  .option('--pipelines <names>', 'Comma-separated pipelines to run, or "*"')
+  .example('ductwork start -c config/ductwork.yml --role worker --pipelines EnrichUsers')
+  .action((options: StartCommandOptions) => startCommand(options));
+
+cli
+  .command('health', "Exit 0 if this host's engine heartbeated within supervisor.reaper_timeout (a liveness probe)")
+  .option('-c, --config <file>', 'Configuration file')
+  .option('--pid <pid>', 'Only the engine with this process id')
+  .action(async (options: { config?: string; pid?: string }) => {
+    process.exitCode = await healthCommand(options);
+  });
+
+cli
+  .command('trigger <pipeline> [input]', 'Trigger a pipeline with a JSON input; prints the new pipeline id')
+  .option('-c, --config <file>', 'Configuration file (its app module names the pipelines)')
+  .example(`ductwork trigger EnrichAllUsersData '{"daysOutdated": 7}'`)
+  .action(async (name: string, input: string | undefined, options: { config?: string }) => {
+    const { config } = loadConfig(options.config === undefined ? {} : { file: options.config });
+    const app = await loadAppModule(config.app);
+    const found = app.pipelines.find((p) => p.name === name);
+    if (!found) throw new DuctworkError('unknown_pipeline', `Unknown pipeline "${name}" (the app module exports: ${app.pipelines.map((p) => p.name).join(', ')}).`);
+    let value: unknown = null;
+    if (input !== undefined) {
+      try {
+        value = JSON.parse(input);
+      } catch (error) {
+        throw new DuctworkError('trigger_input_not_json', `The input of ${name} is not valid JSON: ${(error as Error).message}.`);
+      }
+    }
+    await withClient({ databaseUrl: config.database.url, schema: config.database.schema }, async (client) => {
+      const handle = await client.trigger({ name, definition: found.definition }, value);
+      process.stdout.write(`${handle.id}\n`);
+    });
+  });
+
 cli.help();
 cli.version(pkg.version);
 
@@ -83,7 +129,8 @@ async function main(): Promise<void> {
   cli.parse(process.argv, { run: false });
   if (!cli.matchedCommand) {
     if (cli.args.length > 0) {
-      process.stderr.write(`Unknown command: ${cli.args[0]}\n`);
+      const suggestion = nearest(String(cli.args[0]), cli.commands.map((c) => c.name.split(' ')[0]!).filter(Boolean));
+      process.stderr.write(`Unknown command: ${cli.args[0]}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}\n`);
       cli.outputHelp();
       process.exitCode = 1;
     } else if (!cli.options.help && !cli.options.version) {
@@ -95,7 +142,14 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const message = error instanceof DuctworkError ? `${error.message} [${error.code}]` : (error as Error)?.stack ?? String(error);
+  let message: string;
+  if (error instanceof DuctworkError) message = `${error.message} [${error.code}]`;
+  else if ((error as Error)?.name === 'CACError') {
+    const unknown = /Unknown option `--?([^`]+)`/.exec((error as Error).message)?.[1];
+    const known = (cli.matchedCommand?.options ?? []).flatMap((o) => o.names);
+    const suggestion = unknown ? nearest(unknown, known) : undefined;
+    message = `${(error as Error).message}${suggestion ? ` (did you mean "--${suggestion}"?)` : ''}; see \`ductwork ${cli.matchedCommand?.name.split(' ')[0] ?? ''} --help\``;
+  } else message = (error as Error)?.stack ?? String(error);
   process.stderr.write(`ductwork: ${message}\n`);
   process.exitCode = 1;
 });

@@ -32,7 +32,7 @@ export interface DuctworkOptions {
     steps?: { max_depth?: PerStep<number> };
   };
   supervisor?: { polling_timeout?: number; reaper_timeout?: number; shutdown_timeout?: number };
-  logger?: { level?: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
+  logger?: { level?: 'debug' | 'info' | 'warn' | 'error' | 'silent'; format?: 'auto' | 'pretty' | 'json' };
 }
 
 /** Validated configuration with every default filled in. */
@@ -61,7 +61,7 @@ export interface DuctworkConfig {
     steps: { max_depth: PerStep<number> };
   };
   supervisor: { polling_timeout: number; reaper_timeout: number; shutdown_timeout: number };
-  logger: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
+  logger: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; format: 'auto' | 'pretty' | 'json' };
 }
 
 /**

@@ -60,5 +60,6 @@ export const CONFIG_SCHEMA = {
   },
   logger: {
     level: { kind: 'enum', default: 'info', values: ['debug', 'info', 'warn', 'error', 'silent'], doc: 'Lowest level logged.' },
+    format: { kind: 'enum', default: 'auto', values: ['auto', 'pretty', 'json'], doc: 'pretty for terminals, json for one JSON object per line; auto picks json when stdout is not a TTY.' },
   },
 } as const satisfies SectionSpec;

@@ -44,7 +44,7 @@ export class Engine {
 
   constructor(config: DuctworkConfig, log?: Logger) {
     this.config = config;
-    this.log = log ?? createLogger(config.logger.level);
+    this.log = log ?? createLogger(config.logger.level, 'ductwork', config.logger.format);
   }
 
   /** Names of the pipelines this engine runs. */

@@ -52,6 +52,11 @@ test('unknown commands and missing databases fail with a message and exit code 1
   const unknown = await ductwork(['frobnicate']);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /Unknown command: frobnicate/);
+  const typo = await ductwork(['strat']);
+  assert.match(typo.stderr, /Unknown command: strat \(did you mean "start"\?\)/);
+  const flag = await ductwork(['start', '--pipleines', 'X']);
+  assert.equal(flag.code, 1);
+  assert.match(flag.stderr, /Unknown option `--pipleines` \(did you mean "--pipelines"\?\)/);
   const noDb = await ductwork(['migrate'], { DATABASE_URL: '' });
   assert.equal(noDb.code, 1);
   assert.match(noDb.stderr, /No database: pass --database-url or set DATABASE_URL/);

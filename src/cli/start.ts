@@ -1,0 +1,52 @@
+import { loadConfig, type ConfigFlags } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { Engine } from '../runtime/engine.js';
+
+/** Options of `ductwork start`. */
+export interface StartCommandOptions {
+  config?: string;
+  threaded?: boolean;
+  forking?: boolean;
+  role?: string;
+  pipelines?: string;
+}
+
+/**
+ * Runs the engine in this process until SIGINT or SIGTERM, then stops it gracefully (running
+ * steps get `job_worker.shutdown_timeout`) and exits 0. A second signal exits at once.
+ */
+export async function startCommand(options: StartCommandOptions): Promise<void> {
+  const flags: ConfigFlags = {};
+  if (options.role !== undefined) flags.role = options.role;
+  if (options.pipelines !== undefined) flags.pipelines = options.pipelines;
+  if (options.threaded) flags.forking = 'none';
+  else if (options.forking) flags.forking = 'default';
+  const { config, file } = loadConfig({ ...(options.config === undefined ? {} : { file: options.config }), flags });
+  const log = createLogger(config.logger.level, 'ductwork', config.logger.format);
+  if (config.forking === 'default') {
+    const { runForkingSupervisor } = await import('./forking-supervisor.js');
+    await runForkingSupervisor(config, options, log);
+    return;
+  }
+  const engine = new Engine(config, log);
+  await engine.start();
+  log.info(`Running (threaded) with ${file ?? 'default configuration'}; send SIGTERM or SIGINT to stop`, { pid: process.pid });
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal} received: stopping gracefully`);
+    engine.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error('Stop failed', { error: (error as Error).message });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

@@ -1,0 +1,94 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { CONFIG_SCHEMA } from './schema.js';
+import { resolveConfig, type DuctworkConfig } from './config.js';
+
+/** The configuration file used when none is named. */
+export const DEFAULT_CONFIG_FILE = 'config/ductwork.yml';
+
+/** What the command line adds on top of the file. */
+export interface ConfigFlags {
+  role?: string;
+  pipelines?: string;
+  forking?: 'none' | 'default';
+}
+
+/** Where the configuration came from, for messages. */
+export interface LoadedConfig {
+  config: DuctworkConfig;
+  /** The file read, or undefined when none existed (all defaults). */
+  file: string | undefined;
+  /** The environment section used, when the file has sections. */
+  section: string | undefined;
+}
+
+/**
+ * Reads the YAML configuration: the file named by `-c`, else `config/ductwork.yml` when it exists.
+ * A file may be flat, or split into environment sections with anchors and merge keys
+ * (`default: &default`, `production: { <<: *default }`), chosen by DUCTWORK_ENV, then NODE_ENV,
+ * then `development`, falling back to `default`. Precedence: flags, then DUCTWORK_ROLE, then the
+ * file, then defaults; `database.url` falls back to DATABASE_URL. Every error names the file and
+ * the dotted key.
+ */
+export function loadConfig(options: { file?: string; flags?: ConfigFlags; env?: NodeJS.ProcessEnv } = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const explicit = options.file !== undefined;
+  const path = resolve(options.file ?? DEFAULT_CONFIG_FILE);
+  let raw: Record<string, unknown> = {};
+  let file: string | undefined;
+  let section: string | undefined;
+  if (existsSync(path)) {
+    file = options.file ?? DEFAULT_CONFIG_FILE;
+    const picked = pickSection(parseYaml(path, file), file, env);
+    raw = picked.values;
+    section = picked.section;
+  } else if (explicit) {
+    throw new ConfigError('config_invalid', `${options.file}: configuration file not found (looked at ${path}).`, { details: { source: options.file } });
+  }
+  const merged: Record<string, unknown> = { ...raw };
+  if (env.DUCTWORK_ROLE) merged.role = env.DUCTWORK_ROLE;
+  const flags = options.flags ?? {};
+  if (flags.role !== undefined) merged.role = flags.role;
+  if (flags.pipelines !== undefined) merged.pipelines = flags.pipelines === '*' ? '*' : flags.pipelines.split(',').map((p) => p.trim()).filter(Boolean);
+  if (flags.forking !== undefined) merged.forking = flags.forking;
+  const source = file ? (section ? `${file} (${section})` : file) : 'configuration';
+  const config = resolveConfig(merged, source);
+  if (!config.database.url && env.DATABASE_URL) config.database.url = env.DATABASE_URL;
+  return { config, file, section };
+}
+
+function parseYaml(path: string, name: string): unknown {
+  const document = parseDocument(readFileSync(path, 'utf8'), { merge: true, prettyErrors: true });
+  const [error] = document.errors;
+  if (error) {
+    const where = error.linePos?.[0] ? ` at line ${error.linePos[0].line}, column ${error.linePos[0].col}` : '';
+    throw new ConfigError('config_invalid', `${name}: invalid YAML${where}: ${error.message.split('\n')[0]}`, { details: { source: name } });
+  }
+  return document.toJS({ maxAliasCount: 1000 }) ?? {};
+}
+
+/** A flat file is used as is; a file of environment sections yields the current environment's. */
+function pickSection(parsed: unknown, file: string, env: NodeJS.ProcessEnv): { values: Record<string, unknown>; section: string | undefined } {
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('config_invalid', `${file}: must be a mapping of configuration keys or of environment sections.`, { details: { source: file } });
+  }
+  const top = parsed as Record<string, unknown>;
+  const keys = Object.keys(top);
+  if (keys.length === 0 || keys.some((key) => key in CONFIG_SCHEMA)) return { values: top, section: undefined };
+  const wanted = env.DUCTWORK_ENV || env.NODE_ENV || 'development';
+  const section = wanted in top ? wanted : 'default' in top ? 'default' : undefined;
+  if (section === undefined) {
+    throw new ConfigError(
+      'config_invalid',
+      `${file}: no "${wanted}" section (from ${env.DUCTWORK_ENV ? 'DUCTWORK_ENV' : env.NODE_ENV ? 'NODE_ENV' : 'the default environment'}) and no "default" section; sections here: ${keys.join(', ')}.`,
+      { details: { source: file } },
+    );
+  }
+  const values = top[section];
+  if (values !== null && (typeof values !== 'object' || Array.isArray(values))) {
+    throw new ConfigError('config_invalid', `${file}: section "${section}" must be a mapping of configuration keys.`, { details: { source: file, key: section } });
+  }
+  return { values: (values ?? {}) as Record<string, unknown>, section };
+}
