@@ -16,6 +16,7 @@ export { setDefaultClient } from './client/default-client.js';
 export type { ReviveOptions } from './client/revive.js';
 export type { PipelineHandle, PipelineStatusReport, WaitOptions } from './client/handle.js';
 export { Ductwork, Engine, type StartOptions } from './runtime/engine.js';
+export type { LifecycleHooks, HookInfo } from './runtime/hooks.js';
 export { resolveConfig, type DuctworkConfig, type DuctworkOptions } from './config/config.js';
 export { connect } from './db/connect.js';
 export { migrate, assertMigrated, loadMigrations } from './db/migrate.js';

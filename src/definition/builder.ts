@@ -260,7 +260,10 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
     const lanes = nodes.map((node, i) => new PipelineBuilder(this.#draft, [node], `${this.#where}${kind} lane ${i + 1}: `));
     const returned = block(lanes as PipelineBuilder[]);
     const result = returned === undefined ? lanes : returned;
-    if (!Array.isArray(result) || result.length !== nodes.length || !result.every((b) => b instanceof PipelineBuilder)) {
+    // Every method returns its own builder, so a lane "as received or continued" is the very object
+    // received at that position: a repeated, swapped or foreign lane would leave a target dangling
+    // (its fan-in never fires) or give the fan-in an input order its type does not describe.
+    if (!Array.isArray(result) || result.length !== nodes.length || !result.every((b, i) => b === lanes[i])) {
       this.#fail(
         kind === 'divide' ? 'divide_error' : 'divert_error',
         `the ${kind} block must return its lanes (${kind === 'divide' ? `an array of ${nodes.length} builders` : 'an object with a builder per route key'}), as received or continued`,

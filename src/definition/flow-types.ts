@@ -32,7 +32,11 @@ export interface FlowMismatch<Message extends string> {
   __ductwork_error: Message;
 }
 
-export type Top<S extends unknown[]> = S extends [...unknown[], infer F] ? F : never;
+/**
+ * The innermost open fan-out. An empty stack gives a frame kind no fan-in matches: `never` here
+ * would satisfy every `Top<S> extends Frame<...>` check and let a fan-in compile with nothing open.
+ */
+export type Top<S extends unknown[]> = S extends [...unknown[], infer F] ? F : { kind: 'none' };
 export type Pop<S extends unknown[]> = S extends [...infer R, unknown] ? R : [];
 export type MapOut<L extends unknown[], O> = { [I in keyof L]: O };
 

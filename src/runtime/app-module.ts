@@ -3,12 +3,15 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, DuctworkError } from '../errors.js';
 import { findPipelines, stepRegistry, type FoundPipeline } from '../definition/registry.js';
 import type { StepClass } from '../definition/step.js';
+import type { LifecycleHooks } from './hooks.js';
 
 /** The user's app module, loaded: its URL (for worker threads), pipelines and step registry. */
 export interface AppModule {
   url: string;
   pipelines: FoundPipeline[];
   steps: Map<string, StepClass>;
+  /** The module's `hooks` export, if any. */
+  hooks: LifecycleHooks | undefined;
 }
 
 /** Turns `app` (a path relative to the working directory, an absolute path, or a URL) into a URL. */
@@ -38,7 +41,11 @@ export async function loadAppModule(app: string | undefined): Promise<AppModule>
     });
   }
   try {
-    return { url, pipelines, steps: stepRegistry(pipelines) };
+    const hooks = exports.hooks;
+    if (hooks !== undefined && (hooks === null || typeof hooks !== 'object')) {
+      throw new ConfigError('app_module_invalid', `The app module ${app} exports \`hooks\`, but it is not an object of lifecycle hooks.`, { details: { app } });
+    }
+    return { url, pipelines, steps: stepRegistry(pipelines), hooks: hooks as LifecycleHooks | undefined };
   } catch (error) {
     if (error instanceof DuctworkError) throw error;
     throw new ConfigError('app_module_invalid', `The app module ${app} is invalid: ${(error as Error).message}`, { cause: error });

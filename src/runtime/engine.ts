@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { ContextRequest } from '../../workers/protocol.js';
 import { Advancer, DefinitionCache } from './advancer.js';
 import { loadAppModule, selectPipelines } from './app-module.js';
+import { runHook, type HookInfo, type LifecycleHooks } from './hooks.js';
 import { JobWorker } from './job-worker.js';
 import { ProcessLiveness } from './liveness.js';
 import { crashDecision, Reaper } from './reaper.js';
@@ -20,6 +21,8 @@ import { Wakeups } from './wakeups.js';
 /** Options of {@link Ductwork.start}: configuration keys plus a logger to use instead of the default. */
 export interface StartOptions extends DuctworkOptions {
   log?: Logger;
+  /** Lifecycle hooks, run in addition to those the app module exports as `hooks`. */
+  hooks?: LifecycleHooks;
 }
 
 /**
@@ -36,15 +39,19 @@ export class Engine {
   #pool: StepThreadPool | undefined;
   #jobWorkers: JobWorker[] = [];
   #advancers: Advancer[] = [];
+  #advancerNames: string[] = [];
   #pipelines: string[] = [];
   #liveness: ProcessLiveness | undefined;
   #reaper: Reaper | undefined;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #stopped: Promise<void> | undefined;
 
-  constructor(config: DuctworkConfig, log?: Logger) {
+  readonly #hooks: LifecycleHooks[] = [];
+
+  constructor(config: DuctworkConfig, log?: Logger, hooks?: LifecycleHooks) {
     this.config = config;
     this.log = log ?? createLogger(config.logger.level, 'ductwork', config.logger.format);
+    if (hooks) this.#hooks.push(hooks);
   }
 
   /** Names of the pipelines this engine runs. */
@@ -70,6 +77,7 @@ export class Engine {
       });
     }
     const app = await loadAppModule(config.app);
+    if (app.hooks) this.#hooks.unshift(app.hooks);
     const pipelines = selectPipelines(app, config.pipelines);
     const sql = connect({ url, schema: config.database.schema, max: config.database.pool_size, applicationName: `ductwork-engine ${this.processId}` });
     this.#sql = sql;
@@ -114,6 +122,7 @@ export class Engine {
         const count = settingFor(config.pipeline_advancer.count, 3, p.name);
         for (let i = 0; i < count; i++) {
           this.#advancers.push(new Advancer({ sql, pipeline: p.name, config, log: log.child(`pipeline_advancer.${p.name}.${i}`), wakeups, definitions }));
+          this.#advancerNames.push(`pipeline_advancer.${p.name}.${i}`);
         }
       }
     }
@@ -122,6 +131,9 @@ export class Engine {
     for (const advancer of this.#advancers) advancer.start();
     this.#reaper.start();
     this.#state = 'running';
+    for (const p of this.#jobWorkers.length ? pipelines : []) await this.#hook('onWorkerStart', { name: `ductwork.job_worker.${p.name}`, role: 'job_worker', pipeline: p.name });
+    for (const name of this.#advancerNames) await this.#hook('onAdvancerStart', { name: `ductwork.${name}`, role: 'pipeline_advancer', pipeline: name.split('.')[1]! });
+    await this.#hook('onSupervisorStart', { name: 'ductwork.supervisor', role: 'supervisor' });
     log.info('Ductwork engine started', {
       pipelines: this.#pipelines.join(', '),
       role: config.role,
@@ -157,7 +169,9 @@ export class Engine {
     }
     await this.#pool?.destroy();
     await Promise.all(this.#jobWorkers.map((w) => w.settled()));
+    for (const p of this.#jobWorkers.length ? this.#pipelines : []) await this.#hook('onWorkerStop', { name: `ductwork.job_worker.${p}`, role: 'job_worker', pipeline: p });
     await withTimeout(Promise.all(this.#advancers.map((a) => a.stop())), config.pipeline_advancer.shutdown_timeout * 1000);
+    for (const name of this.#advancerNames) await this.#hook('onAdvancerStop', { name: `ductwork.${name}`, role: 'pipeline_advancer', pipeline: name.split('.')[1]! });
     await this.#reaper?.stop();
     if (this.#sql) await this.#abandonLeftoverClaims(this.#sql);
     await this.#liveness?.stop();
@@ -166,6 +180,7 @@ export class Engine {
       await this.#sql.end({ timeout: 5 });
     }
     this.#state = 'stopped';
+    await this.#hook('onSupervisorStop', { name: 'ductwork.supervisor', role: 'supervisor' });
     log.info('Ductwork engine stopped');
   }
 
@@ -182,6 +197,10 @@ export class Engine {
     } catch (error) {
       this.log.warn('Could not re-enqueue claims left open at shutdown', { error: (error as Error).message });
     }
+  }
+
+  #hook(hook: keyof LifecycleHooks, info: Omit<HookInfo, 'processId'>): Promise<void> {
+    return runHook(this.#hooks, hook, { ...info, processId: this.processId }, this.log.child('hooks'));
   }
 
   async #answerContext(request: ContextRequest): Promise<string | null> {
@@ -206,8 +225,8 @@ export const Ductwork = {
    * ```
    */
   async start(options: StartOptions = {}): Promise<Engine> {
-    const { log, ...rest } = options;
-    const engine = new Engine(resolveConfig(rest), log);
+    const { log, hooks, ...rest } = options;
+    const engine = new Engine(resolveConfig(rest), log, hooks);
     await engine.start();
     return engine;
   },
