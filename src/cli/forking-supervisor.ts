@@ -88,4 +88,10 @@ export async function runForkingSupervisor(config: DuctworkConfig, options: Star
   };
   process.on('SIGINT', (s) => void shutdown(s));
   process.on('SIGTERM', (s) => void shutdown(s));
+  if (process.platform !== 'win32') {
+    process.on('SIGTTIN', () => {
+      process.stdout.write(`ductwork supervisor ${process.pid}: forwarding TTIN to ${children.size} children\n`);
+      for (const child of children.values()) child.kill('SIGTTIN');
+    });
+  }
 }

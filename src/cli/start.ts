@@ -49,4 +49,7 @@ export async function startCommand(options: StartCommandOptions): Promise<void> 
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // TTIN prints what every loop and thread is doing; Windows has no TTIN, so Ctrl+Break (SIGBREAK) does it there.
+  const dump = () => void engine.dumpThreads().then((text) => process.stdout.write(text), (error: unknown) => log.error('Thread dump failed', { error: (error as Error).message }));
+  process.on(process.platform === 'win32' ? 'SIGBREAK' : 'SIGTTIN', dump);
 }

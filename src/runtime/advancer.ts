@@ -45,6 +45,7 @@ export class Advancer {
   readonly #pollSeconds: number;
   #running = false;
   #loop: Promise<void> | undefined;
+  #busySince: number | undefined;
 
   constructor(deps: AdvancerDeps) {
     this.#deps = deps;
@@ -88,12 +89,20 @@ export class Advancer {
    * failing branch gets its error recorded and the others still move. Exposed for tests.
    */
   async advanceOnce(): Promise<number> {
+    this.#busySince = performance.now();
     try {
       return await this.#pass(false);
     } catch (error) {
       this.#deps.log.debug('Advancer batch failed; redoing it branch by branch', { error: (error as Error).message });
-      return this.#pass(true);
+      return await this.#pass(true);
+    } finally {
+      this.#busySince = undefined;
     }
+  }
+
+  /** What this loop is doing now, for thread dumps. */
+  describe(): string {
+    return this.#busySince === undefined ? 'idle (waiting for finished steps)' : `advancing branches for ${Math.round(performance.now() - this.#busySince)} ms`;
   }
 
   async #pass(careful: boolean): Promise<number> {

@@ -15,6 +15,7 @@ import { runHook, type HookInfo, type LifecycleHooks } from './hooks.js';
 import { JobWorker } from './job-worker.js';
 import { ProcessLiveness } from './liveness.js';
 import { crashDecision, Reaper } from './reaper.js';
+import { workerThreadStacks } from './thread-dump.js';
 import { StepThreadPool } from './thread-pool.js';
 import { Wakeups } from './wakeups.js';
 
@@ -40,6 +41,7 @@ export class Engine {
   #jobWorkers: JobWorker[] = [];
   #advancers: Advancer[] = [];
   #advancerNames: string[] = [];
+  #jobWorkerPipelines: string[] = [];
   #pipelines: string[] = [];
   #liveness: ProcessLiveness | undefined;
   #reaper: Reaper | undefined;
@@ -111,6 +113,7 @@ export class Engine {
         log: log.child('thread_pool'),
       });
       for (const p of pipelines) {
+        this.#jobWorkerPipelines.push(p.name);
         this.#jobWorkers.push(
           new JobWorker({ sql, pool: this.#pool, pipeline: p.name, config, processId: this.processId, log: log.child(`job_worker.${p.name}`), wakeups }),
         );
@@ -197,6 +200,26 @@ export class Engine {
     } catch (error) {
       this.log.warn('Could not re-enqueue claims left open at shutdown', { error: (error as Error).message });
     }
+  }
+
+  /**
+   * A diagnostic dump of every loop (what it runs, for how long) and every worker thread (its
+   * stack, read through the inspector even if it is stuck in a synchronous loop). The CLI prints
+   * it on SIGTTIN (SIGBREAK on Windows).
+   */
+  async dumpThreads(): Promise<string> {
+    const lines = [`ductwork thread dump: pid ${process.pid}, process ${this.processId}, ${new Date().toISOString()}`];
+    this.#jobWorkers.forEach((worker, i) => {
+      const running = worker.describe();
+      lines.push(`ductwork.job_worker.${this.#jobWorkerPipelines[i]}: ${running.length} step(s) running`);
+      for (const r of running) lines.push(`  ${r.step} (execution ${r.execution}, step ${r.stepId}, run ${r.runId}) for ${r.runningMs} ms`);
+    });
+    this.#advancers.forEach((advancer, i) => lines.push(`ductwork.${this.#advancerNames[i]}: ${advancer.describe()}`));
+    for (const thread of await workerThreadStacks()) {
+      lines.push(`ductwork.worker_thread ${thread.title}:`);
+      for (const frame of thread.frames) lines.push(`    ${frame}`);
+    }
+    return `${lines.join('\n')}\n`;
   }
 
   #hook(hook: keyof LifecycleHooks, info: Omit<HookInfo, 'processId'>): Promise<void> {

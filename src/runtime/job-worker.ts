@@ -31,6 +31,7 @@ const MAX_FRAMES = 10;
 export class JobWorker {
   readonly #deps: JobWorkerDeps;
   readonly #inflight = new Map<string, ClaimedExecution>();
+  readonly #startedAt = new Map<string, number>();
   readonly #capacity: number;
   readonly #pollSeconds: number;
   #running = false;
@@ -50,6 +51,14 @@ export class JobWorker {
   /** Steps of this pipeline running right now. */
   get inflight(): number {
     return this.#inflight.size;
+  }
+
+  /** What this loop is running now, for thread dumps. */
+  describe(): { step: string; execution: string; stepId: string; runId: string; runningMs: number }[] {
+    return [...this.#inflight.values()].map((c) => ({
+      step: c.klass, execution: c.id, stepId: c.step_id, runId: c.run_id,
+      runningMs: Math.round(performance.now() - (this.#startedAt.get(c.id) ?? performance.now())),
+    }));
   }
 
   start(): void {
@@ -120,6 +129,7 @@ export class JobWorker {
 
   #dispatch(claim: ClaimedExecution): void {
     this.#inflight.set(claim.id, claim);
+    this.#startedAt.set(claim.id, performance.now());
     const task: StepTask = {
       step: claim.klass,
       input: claim.input,
@@ -242,6 +252,7 @@ export class JobWorker {
 
   #release(executionId: string): void {
     this.#inflight.delete(executionId);
+    this.#startedAt.delete(executionId);
     this.#slotWaiter?.();
     if (this.#inflight.size === 0 && this.#idleWaiters.length > 0) {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { testDatabase } from '../helpers/db.js';
 import { FIXTURE_APP } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
-import { ChainPipeline, SleepyPipeline } from '../fixtures/pipelines.js';
+import { ChainPipeline, SleepyPipeline, SpinPipeline } from '../fixtures/pipelines.js';
 
 // The real `ductwork` CLI, started as a child process with a YAML configuration file.
 const BIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -113,6 +113,39 @@ describe('ductwork start --forking', () => {
       cli.child.kill('SIGKILL');
     }
   });
+});
+
+test('SIGTTIN prints every loop and thread, with the stack of a step stuck in while (true) {}', { skip: process.platform === 'win32' ? 'no SIGTTIN on Windows (SIGBREAK there)' : false }, async () => {
+  const spinFile = join(dir, 'spin.yml');
+  writeFileSync(
+    spinFile,
+    `app: ${FIXTURE_APP}\npipelines: [SpinPipeline]\ndatabase: { url: ${db.url}, schema: ${db.schema} }\n` +
+      `job_worker: { polling_timeout: 0.05, threads: 1, shutdown_timeout: 1 }\npipeline_advancer: { polling_timeout: 0.05, count: 1 }\n` +
+      `supervisor: { polling_timeout: 0.2 }\nlogger: { format: json }\n`,
+  );
+  const cli = startCli(['start', '--threaded', '-c', spinFile]);
+  try {
+    await waitFor('the engine to register', async () => (await processRows()).length >= 1);
+    const handle = await client.trigger(SpinPipeline, null);
+    const { runId } = await handle.status();
+    await waitFor('the spinning step to be claimed', async () => (await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and e.claimed_at is not null`).length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // let the thread enter the loop
+    cli.child.kill('SIGTTIN');
+    await waitFor('the thread dump', () => /ductwork\.worker_thread[^\n]*\n\s+at spinForever \(/.test(cli.output()), 15_000);
+    const dump = cli.output();
+    assert.match(dump, /ductwork\.job_worker\.SpinPipeline: 1 step\(s\) running\n  SpinForever \(execution \d+, step [0-9a-f-]+, run [0-9a-f-]+\) for \d+ ms/);
+    assert.match(dump, /ductwork\.pipeline_advancer\.SpinPipeline\.0: idle/);
+    assert.match(dump, /at execute \(|at SpinForever\.execute \(|at execute \(file/);
+
+    // The stuck step outlives job_worker.shutdown_timeout: it is abandoned and re-enqueued, and the process exits 0.
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+    const executions = await db.sql`select outcome, error_class from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} order by e.id`;
+    assert.deepEqual(executions.map((e) => [e.outcome, e.error_class]), [['crashed', 'AbandonedClaim'], [null, null]]);
+    await db.sql`delete from steps where run_id = ${runId}`; // nobody should pick the spinning step up again
+  } finally {
+    cli.child.kill('SIGKILL');
+  }
 });
 
 describe('bad configuration exits 1 naming the file and the key', () => {
