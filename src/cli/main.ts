@@ -51,12 +51,21 @@ async function withClient<T>(options: { databaseUrl?: string; schema: string }, 
 }
 
 cli
-  .command('status <pipelineId>', 'Show the status of a pipeline')
+  .command('status [pipelineId]', 'Show a pipeline, or without an id the counts by status and the latest pipelines')
   .option('--database-url <url>', 'PostgreSQL URL (default: DATABASE_URL)')
   .option('--schema <name>', 'Schema name', { default: process.env.DUCTWORK_SCHEMA ?? 'ductwork' })
   .option('--json', 'Print the report as JSON')
-  .action((id: string, options: { databaseUrl?: string; schema: string; json?: boolean }) =>
+  .action((id: string | undefined, options: { databaseUrl?: string; schema: string; json?: boolean }) =>
     withClient(options, async (client) => {
+      if (id === undefined) {
+        const overview = await client.overview();
+        if (options.json) process.stdout.write(`${JSON.stringify(overview, null, 2)}\n`);
+        else {
+          process.stdout.write(`pipelines: ${Object.entries(overview.counts).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}\n`);
+          for (const p of overview.latest) process.stdout.write(`  ${p.id} ${p.pipeline} ${p.status} ${p.createdAt.toISOString()}\n`);
+        }
+        return;
+      }
       const report = await client.status(id);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -29,9 +29,10 @@ export async function startCommand(options: StartCommandOptions): Promise<void> 
     return;
   }
   const engine = new Engine(config, log);
-  await engine.start();
-  log.info(`Running (threaded) with ${file ?? 'default configuration'}; send SIGTERM or SIGINT to stop`, { pid: process.pid });
+  // Handlers go in before the engine starts: a signal during start must not hit Node's defaults
+  // (TTIN would suspend the process, TERM would kill it without draining).
   let stopping = false;
+  let started = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       log.warn(`${signal} again: exiting without waiting`);
@@ -47,9 +48,15 @@ export async function startCommand(options: StartCommandOptions): Promise<void> 
       },
     );
   };
+  // TTIN prints what every loop and thread is doing; Windows has no TTIN, so Ctrl+Break (SIGBREAK) does it there.
+  const dump = () => {
+    if (!started) return void process.stdout.write('ductwork thread dump: the engine is still starting\n');
+    void engine.dumpThreads().then((text) => process.stdout.write(text), (error: unknown) => log.error('Thread dump failed', { error: (error as Error).message }));
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  // TTIN prints what every loop and thread is doing; Windows has no TTIN, so Ctrl+Break (SIGBREAK) does it there.
-  const dump = () => void engine.dumpThreads().then((text) => process.stdout.write(text), (error: unknown) => log.error('Thread dump failed', { error: (error as Error).message }));
   process.on(process.platform === 'win32' ? 'SIGBREAK' : 'SIGTTIN', dump);
+  await engine.start();
+  started = true;
+  log.info(`Running (threaded) with ${file ?? 'default configuration'}; send SIGTERM or SIGINT to stop`, { pid: process.pid });
 }

@@ -130,6 +130,18 @@ export class DuctworkClient {
     };
   }
 
+  /** Pipelines by status, and the most recent ones (newest first). */
+  async overview(limit = 20): Promise<{ counts: Record<string, number>; latest: { id: string; pipeline: string; status: string; createdAt: Date }[] }> {
+    const [counts, latest] = await Promise.all([
+      this.sql`select status, count(*)::int as n from pipelines group by status order by status`,
+      this.sql`select id, klass, status, created_at from pipelines order by created_at desc, id desc limit ${limit}`,
+    ]);
+    return {
+      counts: Object.fromEntries(counts.map((r) => [r.status as string, r.n as number])),
+      latest: latest.map((r) => ({ id: r.id as string, pipeline: r.klass as string, status: r.status as string, createdAt: r.created_at as Date })),
+    };
+  }
+
   /**
    * Polls until the pipeline is completed or halted (or `timeoutMs` passes: `wait_timeout`).
    * A dropped database connection is waited out, not reported.

@@ -42,6 +42,9 @@ test('status prints a pipeline, and revive refuses one that is not halted, with 
   const status = await ductwork(['status', handle.id, '--json', '--schema', db.schema], { DATABASE_URL: db.url });
   assert.equal(status.code, 0, status.stderr);
   assert.equal(JSON.parse(status.stdout).status, 'in_progress');
+  const overview = await ductwork(['status', '--schema', db.schema], { DATABASE_URL: db.url });
+  assert.match(overview.stdout, /^pipelines: in_progress \d+/);
+  assert.match(overview.stdout, new RegExp(`${handle.id} ChainPipeline in_progress`));
   await db.sql`update pipelines set status = 'completed' where id = ${handle.id}`;
   const revive = await ductwork(['revive', handle.id, '--schema', db.schema], { DATABASE_URL: db.url });
   assert.equal(revive.code, 1);

@@ -125,7 +125,7 @@ test('SIGTTIN prints every loop and thread, with the stack of a step stuck in wh
   );
   const cli = startCli(['start', '--threaded', '-c', spinFile]);
   try {
-    await waitFor('the engine to register', async () => (await processRows()).length >= 1);
+    await waitFor('the engine to run', () => /Running \(threaded\)/.test(cli.output()));
     const handle = await client.trigger(SpinPipeline, null);
     const { runId } = await handle.status();
     await waitFor('the spinning step to be claimed', async () => (await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and e.claimed_at is not null`).length > 0);
@@ -143,6 +143,47 @@ test('SIGTTIN prints every loop and thread, with the stack of a step stuck in wh
     const executions = await db.sql`select outcome, error_class from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} order by e.id`;
     assert.deepEqual(executions.map((e) => [e.outcome, e.error_class]), [['crashed', 'AbandonedClaim'], [null, null]]);
     await db.sql`delete from steps where run_id = ${runId}`; // nobody should pick the spinning step up again
+  } finally {
+    cli.child.kill('SIGKILL');
+  }
+});
+
+test('--role advancer and --role worker processes together complete pipelines', async () => {
+  const advancer = startCli(['start', '--threaded', '-c', configFile, '--role', 'advancer']);
+  const worker = startCli(['start', '--threaded', '-c', configFile], { DUCTWORK_ROLE: 'worker' });
+  try {
+    await waitFor('both processes to register', async () => (await processRows()).length === 2);
+    assert.deepEqual((await processRows()).map((r) => r.role).sort(), ['advancer', 'worker']);
+    assert.equal(await (await client.trigger(ChainPipeline, 4)).result({ timeoutMs: 20_000 }), 18);
+    advancer.child.kill('SIGTERM');
+    worker.child.kill('SIGTERM');
+    assert.deepEqual(await Promise.all([advancer.exited, worker.exited]), [0, 0]);
+  } finally {
+    advancer.child.kill('SIGKILL');
+    worker.child.kill('SIGKILL');
+  }
+});
+
+test('forking mode escalates to SIGKILL when children outlive supervisor.shutdown_timeout', async () => {
+  const slowFile = join(dir, 'slow.yml');
+  writeFileSync(
+    slowFile,
+    `app: ${FIXTURE_APP}\npipelines: [SleepyPipeline]\ndatabase: { url: ${db.url}, schema: ${db.schema} }\n` +
+      `job_worker: { polling_timeout: 0.05, threads: 1, shutdown_timeout: 60 }\npipeline_advancer: { polling_timeout: 0.05, count: 1 }\n` +
+      `supervisor: { polling_timeout: 0.2, shutdown_timeout: 1 }\nlogger: { format: json }\n`,
+  );
+  const cli = startCli(['start', '--forking', '-c', slowFile]);
+  try {
+    await waitFor('the supervisor and two children', async () => (await processRows()).length >= 3, 30_000);
+    const handle = await client.trigger(SleepyPipeline, { ms: 30_000 });
+    const { runId } = await handle.status();
+    await waitFor('the long step to run', async () => (await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and e.claimed_at is not null`).length > 0);
+    const stoppedAt = Date.now();
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+    assert.ok(Date.now() - stoppedAt < 15_000, 'the supervisor did not wait for the 30 s step');
+    assert.match(cli.output(), /Child still running after supervisor\.shutdown_timeout: SIGKILL/);
+    await db.sql`delete from steps where run_id = ${runId}`;
   } finally {
     cli.child.kill('SIGKILL');
   }

@@ -10,9 +10,9 @@ import { Pipeline, Step, type HaltReport, type InputOf, type OutputOf, type Pipe
 
 type Equal<X, Y> = (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? true : false;
 type Expect<T extends true> = T;
-// `any` is needed so the other parameter does not constrain the inference.
-type ResultOfDef<D> = D extends PipelineDefinition<any, infer O> ? O : never;
-type InputOfDef<D> = D extends PipelineDefinition<infer I, any> ? I : never;
+// Both parameters of PipelineDefinition are covariant, so `unknown` matches any definition.
+type ResultOfDef<D> = D extends PipelineDefinition<unknown, infer O> ? O : never;
+type InputOfDef<D> = D extends PipelineDefinition<infer I, unknown> ? I : never;
 
 class Query extends Step {
   async execute(_input: { days: number }): Promise<number[]> {
