@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { CONFIG_SCHEMA, type KeySpec, type SectionSpec } from '../../src/config/schema.js';
+
+// The README is part of the product: these keep it in step with the code.
+const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+
+function leaves(spec: SectionSpec, prefix = ''): string[] {
+  return Object.entries(spec).flatMap(([key, child]) =>
+    typeof (child as KeySpec).kind === 'string' ? [prefix + key] : leaves(child as SectionSpec, `${prefix}${key}.`),
+  );
+}
+
+test('the README documents every configuration key with its default', () => {
+  for (const key of leaves(CONFIG_SCHEMA)) {
+    assert.match(readme, new RegExp(`^\\| \`${key.replaceAll('.', '\\.')}\` \\| [^|]+ \\| [^|]+ \\|$`, 'm'), `README row for ${key}`);
+  }
+});
+
+test('the README documents every command and its two set-up commands', () => {
+  for (const command of ['start', 'migrate', 'trigger', 'status', 'revive', 'health']) {
+    assert.match(readme, new RegExp(`\\| \`ductwork ${command}`), `README row for ductwork ${command}`);
+  }
+  assert.match(readme, /npm ci {10}# install/);
+  assert.match(readme, /npm test {8}# compile and run every test/);
+});
