@@ -11,7 +11,7 @@ export interface ThreadStack {
  * stack: this works even for a thread stuck in a synchronous loop, which could never answer a
  * message. Threads that do not answer within `timeoutMs` are reported without a stack.
  */
-export async function workerThreadStacks(timeoutMs = 2000): Promise<ThreadStack[]> {
+export async function workerThreadStacks(timeoutMs = 5000): Promise<ThreadStack[]> {
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { testDatabase } from '../helpers/db.js';
 import { FIXTURE_APP } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
-import { ChainPipeline, SleepyPipeline, SpinPipeline } from '../fixtures/pipelines.js';
+import { ChainPipeline, EnrichAllUsersData, SleepyPipeline, SpinPipeline } from '../fixtures/pipelines.js';
 
 // The real `ductwork` CLI, started as a child process with a YAML configuration file.
 const BIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -22,7 +22,7 @@ writeFileSync(
   `# environment sections with an anchor and a merge key, as in the original's files
 default: &default
   app: ${FIXTURE_APP}
-  pipelines: [ChainPipeline, SleepyPipeline]
+  pipelines: [ChainPipeline, SleepyPipeline, EnrichAllUsersData]
   database:
     url: ${db.url}
     schema: ${db.schema}
@@ -66,6 +66,8 @@ describe('ductwork start --threaded', () => {
       assert.match(health.output, /^healthy: pid \d+ \(supervisor\)/m);
 
       assert.equal(await (await client.trigger(ChainPipeline, 3)).result({ timeoutMs: 20_000 }), 14);
+      const enriched = (await (await client.trigger(EnrichAllUsersData, { count: 4 })).result({ timeoutMs: 30_000 })) as { count: number };
+      assert.equal(enriched.count, 4, "the overview seed's pipeline runs to completion");
 
       const sleepy = await client.trigger(SleepyPipeline, { ms: 800 });
       const { runId } = await sleepy.status();
@@ -94,21 +96,25 @@ describe('ductwork start --forking', () => {
     const cli = startCli(['start', '--forking', '-c', configFile]);
     try {
       // An advancer child for both pipelines and a worker child per pipeline, plus the supervisor.
-      await waitFor('the supervisor and three children', async () => (await processRows()).length === 4, 30_000);
-      assert.deepEqual((await processRows()).map((r) => r.role).sort(), ['advancer', 'supervisor', 'worker', 'worker']);
+      await waitFor('the supervisor and four children', async () => (await processRows()).length === 5, 30_000);
+      assert.deepEqual((await processRows()).map((r) => r.role).sort(), ['advancer', 'supervisor', 'worker', 'worker', 'worker']);
       assert.equal(await (await client.trigger(ChainPipeline, 1)).result({ timeoutMs: 20_000 }), 6);
+      const enriched = (await (await client.trigger(EnrichAllUsersData, { count: 4 })).result({ timeoutMs: 30_000 })) as { count: number };
+      assert.equal(enriched.count, 4, "the overview seed's pipeline runs to completion");
 
       const [worker] = await db.sql`select pid from processes where role = 'worker' order by started_at limit 1`;
       process.kill(worker!.pid, 'SIGKILL');
       await waitFor('a replacement worker', async () => {
         const workers = await processRows('worker');
-        return workers.length >= 2 && workers.every((w) => w.pid !== worker!.pid) ? workers : undefined;
+        return workers.length >= 3 && workers.every((w) => w.pid !== worker!.pid) ? workers : undefined;
       }, 30_000);
       assert.equal(await (await client.trigger(ChainPipeline, 2)).result({ timeoutMs: 30_000 }), 10);
 
       cli.child.kill('SIGTERM');
       assert.equal(await cli.exited, 0);
       await waitFor('every engine to deregister', async () => (await processRows()).every((r) => r.pid === worker!.pid));
+      // Nobody is left to reap the SIGKILLed worker's row: clear it for the next tests.
+      await db.sql`delete from processes where pid = ${worker!.pid}`;
     } finally {
       cli.child.kill('SIGKILL');
     }
@@ -130,8 +136,17 @@ test('SIGTTIN prints every loop and thread, with the stack of a step stuck in wh
     const { runId } = await handle.status();
     await waitFor('the spinning step to be claimed', async () => (await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and e.claimed_at is not null`).length > 0);
     await new Promise((resolve) => setTimeout(resolve, 200)); // let the thread enter the loop
-    cli.child.kill('SIGTTIN');
-    await waitFor('the thread dump', () => /ductwork\.worker_thread[^\n]*\n\s+at spinForever \(/.test(cli.output()), 15_000);
+    // A thread dump under heavy load may catch the inspector late; ask again until the stack shows.
+    let requested = 0;
+    await waitFor('a thread dump with the spinning stack', () => {
+      if (/ductwork\.worker_thread[^\n]*\n\s+at spinForever \(/.test(cli.output())) return true;
+      const finished = cli.output().split('\n').filter((line) => line.startsWith('ductwork.worker_thread')).length;
+      if (finished >= requested) {
+        cli.child.kill('SIGTTIN');
+        requested++;
+      }
+      return false;
+    }, 30_000);
     const dump = cli.output();
     assert.match(dump, /ductwork\.job_worker\.SpinPipeline: 1 step\(s\) running\n  SpinForever \(execution \d+, step [0-9a-f-]+, run [0-9a-f-]+\) for \d+ ms/);
     assert.match(dump, /ductwork\.pipeline_advancer\.SpinPipeline\.0: idle/);
@@ -152,8 +167,9 @@ test('--role advancer and --role worker processes together complete pipelines', 
   const advancer = startCli(['start', '--threaded', '-c', configFile, '--role', 'advancer']);
   const worker = startCli(['start', '--threaded', '-c', configFile], { DUCTWORK_ROLE: 'worker' });
   try {
-    await waitFor('both processes to register', async () => (await processRows()).length === 2);
-    assert.deepEqual((await processRows()).map((r) => r.role).sort(), ['advancer', 'worker']);
+    const ours = async () => (await processRows()).filter((r) => r.pid === advancer.child.pid || r.pid === worker.child.pid);
+    await waitFor('both processes to register', async () => (await ours()).length === 2, 30_000);
+    assert.deepEqual((await ours()).map((r) => r.role).sort(), ['advancer', 'worker']);
     assert.equal(await (await client.trigger(ChainPipeline, 4)).result({ timeoutMs: 20_000 }), 18);
     advancer.child.kill('SIGTERM');
     worker.child.kill('SIGTERM');
