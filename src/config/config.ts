@@ -92,7 +92,8 @@ function resolveSection(spec: SectionSpec, value: Record<string, unknown>, prefi
     if (isKeySpec(child)) {
       out[key] = resolveKey(child, given, path, source);
     } else {
-      if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
+      // null is an empty YAML section (`job_worker:` with every child commented out), as for keys.
+      if (given !== undefined && given !== null && (typeof given !== 'object' || Array.isArray(given))) {
         fail(source, path, 'must be a mapping');
       }
       out[key] = resolveSection(child, (given ?? {}) as Record<string, unknown>, `${path}.`, source);
@@ -164,7 +165,8 @@ function isKeySpec(value: KeySpec | SectionSpec): value is KeySpec {
 }
 
 function fail(source: string, path: string, message: string): never {
-  throw new ConfigError('config_invalid', `${source}: ${path ? `${path} ` : ''}${message}.`, { details: { source, key: path } });
+  const stop = message.endsWith('?') ? '' : '.'; // not `did you mean "role"?.`
+  throw new ConfigError('config_invalid', `${source}: ${path ? `${path} ` : ''}${message}${stop}`, { details: { source, key: path } });
 }
 
 function show(value: unknown): string {
