@@ -52,7 +52,7 @@ export class DuctworkClient {
    * Triggers `pipeline` with `input`: one transaction creates the pipeline, its run, its first
    * branch, the first step and its job. Durable once the promise resolves.
    */
-  async trigger<In, Out>(pipeline: PipelineClass<In, Out>, input: In): Promise<PipelineHandle<Out>> {
+  async trigger<In, Out>(pipeline: PipelineClass<In, Out>, input: NoInfer<In>): Promise<PipelineHandle<Out>> {
     const definition = definitionOf(pipeline);
     const name = pipelineNameOf(pipeline);
     const encoded = encodeJson(input);

@@ -47,7 +47,7 @@ export class Pipeline {
    * Triggers a run with `input` through the default client (the running engine's, or one made
    * from `DATABASE_URL`). Resolves once the pipeline, its first step and its job are committed.
    */
-  static trigger<In, Out>(this: PipelineClass<In, Out>, input: In): Promise<PipelineHandle<Out>> {
+  static trigger<In, Out>(this: PipelineClass<In, Out>, input: NoInfer<In>): Promise<PipelineHandle<Out>> {
     return defaultClient().trigger(this, input);
   }
 }

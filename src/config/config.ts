@@ -116,11 +116,11 @@ function resolveKey(spec: KeySpec, given: unknown, path: string, source: string)
       return given;
     case 'pipelines':
       if (given === undefined || given === null || given === '*') return '*';
-      if (typeof given === 'string') return given.split(',').map((s) => s.trim()).filter(Boolean);
-      if (!Array.isArray(given) || !given.every((p) => typeof p === 'string' && p.trim().length > 0)) {
-        fail(source, path, `must be "*" or a list of pipeline names (got ${show(given)})`);
+      const names = typeof given === 'string' ? given.split(',').map((s) => s.trim()).filter(Boolean) : given;
+      if (!Array.isArray(names) || names.length === 0 || !names.every((p) => typeof p === 'string' && p.trim().length > 0 && p.trim() !== '*')) {
+        fail(source, path, `must be "*" or a non-empty list of pipeline names (got ${show(given)})`);
       }
-      return given.map((p: string) => p.trim());
+      return [...new Set(names.map((p: string) => p.trim()))];
     case 'int':
     case 'number': {
       if (given === undefined || given === null) return spec.default;

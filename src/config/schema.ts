@@ -39,7 +39,7 @@ export const CONFIG_SCHEMA = {
     retry_backoff: {
       initial: { kind: 'number', default: 10, min: 0, scope: 'global', doc: 'Seconds before the first error retry.' },
       multiplier: { kind: 'number', default: 2, min: 1, scope: 'global', doc: 'Each further retry waits this many times longer.' },
-      max: { kind: 'number', default: 3600, min: 0, scope: 'global', doc: 'Longest wait between retries, in seconds.' },
+      max: { kind: 'number', default: 3600, min: 0, scope: 'global', doc: 'Longest wait between retries before jitter, in seconds.' },
       jitter: { kind: 'number', default: 0.25, min: 0, scope: 'global', doc: 'Random spread of each wait, as a fraction (0.25 = ±25%).' },
     },
   },

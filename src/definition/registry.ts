@@ -18,7 +18,8 @@ export function findPipelines(moduleExports: Record<string, unknown>): FoundPipe
   const nested = moduleExports.default;
   if (nested && typeof nested === 'object') candidates.push(...Object.values(nested as Record<string, unknown>));
   for (const value of candidates) {
-    if (typeof value !== 'function') continue;
+    // Only a class's own definition: a subclass inheriting one is not a second pipeline.
+    if (typeof value !== 'function' || !Object.hasOwn(value, 'definition')) continue;
     const definition = (value as { definition?: unknown }).definition as PipelineDefinition | undefined;
     if (!definition || typeof definition !== 'object' || !definition.graph || !(definition.steps instanceof Map)) continue;
     const name = (value as { pipelineName?: string }).pipelineName ?? value.name;

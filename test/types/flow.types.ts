@@ -177,6 +177,10 @@ export async function rejectedTriggers(): Promise<void> {
   await Enrich.trigger({});
   // @ts-expect-error trigger input of the wrong kind altogether
   await Enrich.trigger(7);
+  // @ts-expect-error no input at all, for a pipeline whose first step needs one
+  await Enrich.trigger(undefined);
+  // @ts-expect-error null is not an object input either
+  await Enrich.trigger(null);
 }
 
 export async function acceptedPipelines(): Promise<void> {

@@ -267,9 +267,9 @@ describe('wrong types name the dotted key and the source', () => {
     ['logger.level', 1, /logger\.level must be one of debug, info, warn, error, silent \(got 1\)/],
     ['database.url', '', /database\.url must be a non-empty string \(got ""\)/],
     ['app', 42, /app must be a non-empty string \(got 42\)/],
-    ['pipelines', 7, /pipelines must be "\*" or a list of pipeline names \(got 7\)/],
-    ['pipelines', ['A', ' '], /pipelines must be "\*" or a list of pipeline names/],
-    ['pipelines', { A: true }, /pipelines must be "\*" or a list of pipeline names/],
+    ['pipelines', 7, /pipelines must be "\*" or a non-empty list of pipeline names \(got 7\)/],
+    ['pipelines', ['A', ' '], /pipelines must be "\*" or a non-empty list of pipeline names/],
+    ['pipelines', { A: true }, /pipelines must be "\*" or a non-empty list of pipeline names/],
     // A global key does not take the per-pipeline form.
     ['database.pool_size', { default: 4 }, /database\.pool_size must be an integer >= 2 \(got \{"default":4\}\)/],
     ['job_worker.count', [1, 2], /job_worker\.count must be a number or a mapping by pipeline \(got a list\)/],

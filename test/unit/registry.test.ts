@@ -79,6 +79,14 @@ describe('findPipelines', () => {
     assert.equal(found?.definition, Billing.definition);
   });
 
+  test('a subclass inheriting its parent\'s definition is not a second pipeline', () => {
+    class Base extends Pipeline {
+      static override definition = Pipeline.define((p) => p.start(Fetch));
+    }
+    class Sub extends Base {}
+    assert.deepEqual(findPipelines({ Base, Sub }).map((p) => p.name), ['Base']);
+  });
+
   test('looks inside a default export object', () => {
     assert.deepEqual(names(findPipelines({ default: { Nested, Orders }, Billing })), ['Nested', 'Orders', 'billing.v2']);
   });
