@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { connect } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +41,33 @@ function run(batch: string[], concurrency: number): Promise<number> {
   });
 }
 
+// The database: DATABASE_URL, else the local server when it answers, else an embedded PostgreSQL
+// from the npm registry, so `npm test` passes on a machine with no database installed.
+let embedded: { stop(): Promise<void> } | undefined;
+if (!process.env.DATABASE_URL && !(await answers('127.0.0.1', 5432))) {
+  const { startEmbeddedPostgres } = await import('../src/db/embedded.js');
+  const database = await startEmbeddedPostgres({ dataDir: join(tmpdir(), `ductwork-test-pg-${process.pid}`) });
+  process.env.DATABASE_URL = database.url;
+  process.env.DUCTWORK_TEST_EMBEDDED = '1';
+  embedded = database;
+  process.stdout.write(`# no PostgreSQL at 127.0.0.1:5432 and no DATABASE_URL: testing on an embedded one (${database.url})\n`);
+}
+
 const first = await run(parallel, Math.max(2, availableParallelism()));
 const second = await run(serial, 1);
+await embedded?.stop();
 process.exit(first || second);
+
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+    socket.setTimeout(2000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}

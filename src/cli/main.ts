@@ -131,6 +131,15 @@ cli
     });
   });
 
+cli
+  .command('demo', 'Run an example pipeline with live progress (embedded development PostgreSQL unless DATABASE_URL is set)')
+  .option('--items <n>', 'How many items the example expands over', { default: '300' })
+  .option('--schema <name>', 'Schema for the demo', { default: 'ductwork_demo' })
+  .action(async (options: { items?: string; schema?: string }) => {
+    const { demoCommand } = await import('./demo.js');
+    await demoCommand(options);
+  });
+
 cli.help();
 cli.version(pkg.version);
 

@@ -16,6 +16,7 @@ let client: DuctworkClient;
 
 /** Why this machine cannot restart the test database, or undefined when it can. */
 function cannotRestart(): string | undefined {
+  if (process.env.DUCTWORK_TEST_EMBEDDED) return 'the tests run on an embedded PostgreSQL, not a cluster pg_ctlcluster can restart';
   const host = new URL(process.env.DATABASE_URL ?? 'postgres://127.0.0.1').hostname;
   if (!['127.0.0.1', 'localhost', '::1'].includes(host)) return `the test database (${host}) is not a local server this test can restart`;
   if (!existsSync('/etc/postgresql')) return 'no local PostgreSQL cluster (/etc/postgresql) to restart';
