@@ -19,9 +19,9 @@ test('the README documents every configuration key with its default', () => {
 });
 
 test('the README documents every command and its two set-up commands', () => {
-  for (const command of ['start', 'migrate', 'trigger', 'status', 'revive', 'health']) {
+  for (const command of ['start', 'migrate', 'trigger', 'status', 'revive', 'health', 'demo']) {
     assert.match(readme, new RegExp(`\\| \`ductwork ${command}`), `README row for ductwork ${command}`);
   }
-  assert.match(readme, /npm ci {10}# install/);
-  assert.match(readme, /npm test {8}# compile and run every test/);
+  assert.match(readme, /^npm ci && npm run demo +# install, then watch an example pipeline run/m);
+  assert.match(readme, /^npm test +# compile and run every test/m);
 });
