@@ -140,6 +140,21 @@ cli
     await demoCommand(options);
   });
 
+cli
+  .command('init', 'Scaffold config/ductwork.yml, an example pipeline (src/pipelines.ts) and a tsconfig.json; never overwrites')
+  .action(async () => {
+    const { initCommand } = await import('./init.js');
+    const { created, kept } = initCommand();
+    for (const file of created) process.stdout.write(`created ${file}\n`);
+    for (const file of kept) process.stdout.write(`kept    ${file} (exists)\n`);
+    process.stdout.write(
+      '\nNext: npm i ductwork typescript && npx tsc\n' +
+        '      DATABASE_URL=postgres://... npx ductwork migrate\n' +
+        '      DATABASE_URL=postgres://... npx ductwork start\n' +
+        `      npx ductwork trigger GreetTeam '{"team":"core"}'\n`,
+    );
+  });
+
 cli.help();
 cli.version(pkg.version);
 
