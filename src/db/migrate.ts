@@ -34,55 +34,53 @@ export async function appliedMigrations(sql: Sql, schema: string): Promise<strin
 }
 
 /**
- * Applies every pending migration under a session advisory lock, so concurrent migrators (many
- * pods starting at once) run them once. Each migration and its bookkeeping row commit together.
- * Returns the names applied by this call.
+ * Applies every pending migration, each in its own transaction under a transaction-level
+ * advisory lock, so concurrent migrators (many pods starting at once) apply each migration
+ * once: a migrator that waited for the lock finds it applied and skips it. Works on a pool of
+ * one connection. Returns the names applied by this call.
  */
 export async function migrate(sql: Sql, schema: string, log: (line: string) => void = () => {}): Promise<string[]> {
   const migrations = loadMigrations(schema);
-  // postgres.js 3.4 never hands out a reserved connection from a pool that has none open yet
-  // (with fetch_types off, which Ductwork needs); one query opens it.
-  await sql`select 1`;
-  const lock = await sql.reserve();
-  try {
-    await lock`select pg_advisory_lock(hashtextextended(${'ductwork.migrate.' + schema}, 0))`;
-    await sql.unsafe(
+  const lockKey = 'ductwork.migrate.' + schema;
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtextextended(${lockKey}, 0))`;
+    await tx.unsafe(
       `create schema if not exists "${schema}";
        create table if not exists "${schema}".ductwork_migrations (
          name text primary key,
          applied_at timestamptz not null default clock_timestamp())`,
     );
-    const applied: string[] = [];
-    const umzug = new Umzug({
-      migrations: migrations.map((m) => ({
-        name: m.name,
-        up: async () => {
-          await sql.begin(async (tx) => {
-            await tx.unsafe(m.sql);
-            await tx`insert into ${tx(schema)}.ductwork_migrations (name) values (${m.name})`;
-          });
+  });
+  const applied: string[] = [];
+  const umzug = new Umzug({
+    migrations: migrations.map((m) => ({
+      name: m.name,
+      up: async () => {
+        await sql.begin(async (tx) => {
+          await tx`select pg_advisory_xact_lock(hashtextextended(${lockKey}, 0))`;
+          const [done] = await tx`select 1 from ${tx(schema)}.ductwork_migrations where name = ${m.name}`;
+          if (done) return; // another migrator applied it while we waited for the lock
+          await tx.unsafe(m.sql);
+          await tx`insert into ${tx(schema)}.ductwork_migrations (name) values (${m.name})`;
           applied.push(m.name);
           log(`applied ${m.name}`);
-        },
-      })),
-      storage: {
-        executed: () => appliedMigrations(sql, schema),
-        logMigration: async () => {},
-        unlogMigration: async () => {},
+        });
       },
-      logger: undefined,
-    });
-    try {
-      await umzug.up();
-    } catch (error) {
-      const cause = (error as { cause?: unknown }).cause ?? error;
-      throw new DatabaseError('migration_failed', `Migrating schema "${schema}" failed: ${(cause as Error).message}`, { cause });
-    }
-    return applied;
-  } finally {
-    await lock`select pg_advisory_unlock(hashtextextended(${'ductwork.migrate.' + schema}, 0))`.catch(() => {});
-    lock.release();
+    })),
+    storage: {
+      executed: () => appliedMigrations(sql, schema),
+      logMigration: async () => {},
+      unlogMigration: async () => {},
+    },
+    logger: undefined,
+  });
+  try {
+    await umzug.up();
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause ?? error;
+    throw new DatabaseError('migration_failed', `Migrating schema "${schema}" failed: ${(cause as Error).message}`, { cause });
   }
+  return applied;
 }
 
 /** Throws a clear error naming the command to run when `schema` lacks migrations. */
