@@ -97,6 +97,7 @@ cli
   .option('--forking', 'A supervisor with one child process per role (forking: default)')
   .option('--role <role>', 'all, advancer or worker (overrides DUCTWORK_ROLE and the file)')
   .option('--pipelines <names>', 'Comma-separated pipelines to run, or "*"')
+  .option('--embedded', 'With no database configured, run on an embedded development PostgreSQL (.ductwork/pg)')
   .example('ductwork start -c config/ductwork.yml --role worker --pipelines EnrichUsers')
   .action((options: StartCommandOptions) => startCommand(options));
 

@@ -1,6 +1,8 @@
 import { loadConfig, type ConfigFlags } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { Engine } from '../runtime/engine.js';
+import { connect } from '../db/connect.js';
+import { migrate } from '../db/migrate.js';
 
 /** Options of `ductwork start`. */
 export interface StartCommandOptions {
@@ -9,12 +11,15 @@ export interface StartCommandOptions {
   forking?: boolean;
   role?: string;
   pipelines?: string;
+  embedded?: boolean;
 }
 
 /**
  * Runs the engine in this process until SIGINT or SIGTERM, then stops it gracefully (running
  * steps get `job_worker.shutdown_timeout`) and exits 0. A second signal exits at once.
  */
+let embeddedStop: (() => Promise<void>) | undefined;
+
 export async function startCommand(options: StartCommandOptions): Promise<void> {
   const flags: ConfigFlags = {};
   if (options.role !== undefined) flags.role = options.role;
@@ -23,6 +28,20 @@ export async function startCommand(options: StartCommandOptions): Promise<void> 
   else if (options.forking) flags.forking = 'default';
   const { config, file } = loadConfig({ ...(options.config === undefined ? {} : { file: options.config }), flags });
   const log = createLogger(config.logger.level, 'ductwork', config.logger.format);
+  if (options.embedded && !config.database.url) {
+    const { startEmbeddedPostgres } = await import('../db/embedded.js');
+    const database = await startEmbeddedPostgres();
+    log.warn(`No database configured: using an embedded development PostgreSQL (data in ${database.dataDir}). Production uses DATABASE_URL.`);
+    config.database.url = database.url;
+    process.env.DATABASE_URL = database.url; // forked children find it there
+    const sql = connect({ url: database.url, schema: config.database.schema, max: 1 });
+    await migrate(sql, config.database.schema);
+    await sql.end();
+    process.once('exit', () => void database.stop());
+    embeddedStop = () => database.stop();
+  } else if (options.embedded) {
+    log.info('--embedded ignored: a database is configured');
+  }
   if (config.forking === 'default') {
     const { runForkingSupervisor } = await import('./forking-supervisor.js');
     await runForkingSupervisor(config, options, log);
@@ -41,7 +60,10 @@ export async function startCommand(options: StartCommandOptions): Promise<void> 
     stopping = true;
     log.info(`${signal} received: stopping gracefully`);
     engine.stop().then(
-      () => process.exit(0),
+      async () => {
+        await embeddedStop?.();
+        process.exit(0);
+      },
       (error: unknown) => {
         log.error('Stop failed', { error: (error as Error).message });
         process.exit(1);

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { DuctworkClient } from '../../src/client/client.js';
+import { waitFor } from '../helpers/wait.js';
+import { ChainPipeline } from '../fixtures/pipelines.js';
 
 // `ductwork demo` with no DATABASE_URL: a real embedded PostgreSQL from the npm registry, in a
 // fresh working directory, as a new user without a database server would run it.
@@ -25,4 +28,31 @@ test('ductwork demo runs the example pipeline on an embedded PostgreSQL and exit
   assert.match(output, /starting an embedded PostgreSQL for development \(data in \.ductwork\/pg\)/);
   assert.match(output, /steps 242\/242 · collapse 1 · combine 40 · converge 40 · divert 40 · divide 80 · expand 40 · start 1/);
   assert.match(output, /Completed in [\d.]+s: 40 items, \d+ published, \d+ backordered\./);
+});
+
+test('ductwork start --embedded runs pipelines on an embedded PostgreSQL when no database is configured', async () => {
+  const config = join(cwd, 'embedded.yml');
+  writeFileSync(config, `app: ${new URL('../fixtures/pipelines.js', import.meta.url).href}\npipelines: [ChainPipeline]\njob_worker: { polling_timeout: 0.05 }\nlogger: { format: json }\n`);
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  const engine = spawn(process.execPath, [BIN, 'start', '--embedded', '-c', config], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  engine.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  engine.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => engine.once('exit', resolve));
+  try {
+    await waitFor('the engine to run', () => /Running \(threaded\)/.test(output), 60_000);
+    assert.match(output, /using an embedded development PostgreSQL/);
+    const port = /127\.0\.0\.1:(\d+)\/postgres/.exec(output)![1];
+    const client = new DuctworkClient({ databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres` });
+    try {
+      assert.equal(await (await client.trigger(ChainPipeline, 2)).result({ timeoutMs: 20_000 }), 10);
+    } finally {
+      await client.close();
+    }
+    engine.kill('SIGTERM');
+    assert.equal(await exited, 0, output);
+  } finally {
+    engine.kill('SIGKILL');
+  }
 });
