@@ -1,6 +1,8 @@
 import { Ductwork, type Engine, type StartOptions } from '../../src/runtime/engine.js';
 import { createLogger } from '../../src/log.js';
-import type { TestSchema } from './db.js';
+import { after } from 'node:test';
+import { DuctworkClient } from '../../src/client/client.js';
+import { freshSchema, type TestSchema } from './db.js';
 
 /** The fixture app module every engine test loads (compiled path). */
 export const FIXTURE_APP = new URL('../fixtures/pipelines.js', import.meta.url).href;
@@ -16,4 +18,18 @@ export function startTestEngine(db: TestSchema, options: StartOptions = {}): Pro
     pipeline_advancer: { polling_timeout: 0.05, count: 2, ...options.pipeline_advancer },
     supervisor: { polling_timeout: 0.2, ...options.supervisor },
   });
+}
+
+/**
+ * The usual start of a test file with an in-process engine: a fresh schema, an engine on it and a
+ * client; after the file's tests the engine stops, then the schema is dropped.
+ */
+export async function testEngine(metaUrl: string, options: StartOptions = {}): Promise<{ db: TestSchema; engine: Engine; client: DuctworkClient }> {
+  const db = await freshSchema(metaUrl);
+  const engine = await startTestEngine(db, options);
+  after(async () => {
+    await engine.stop();
+    await db.drop();
+  });
+  return { db, engine, client: new DuctworkClient({ sql: db.sql, schema: db.schema }) };
 }

@@ -1,24 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
-import type { Engine } from '../../src/runtime/engine.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
-import { startTestEngine } from '../helpers/engine.js';
+import { test } from 'node:test';
+import { testEngine } from '../helpers/engine.js';
 import { ContextPipeline, FlakyPipeline } from '../fixtures/pipelines.js';
 
-let db: TestSchema;
-let engine: Engine;
-let client: DuctworkClient;
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  engine = await startTestEngine(db, { pipelines: ['ContextPipeline', 'FlakyPipeline'] });
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-});
-after(async () => {
-  await engine?.stop();
-  await db?.drop();
-});
+const { db, engine, client } = await testEngine(import.meta.url, { pipelines: ['ContextPipeline', 'FlakyPipeline'] });
 
 test('this.context is a per-run key/value store shared by the run\'s steps, from worker threads', async () => {
   const first = await client.trigger(ContextPipeline, { key: 'score', value: 41 });

@@ -2,37 +2,24 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
-import type { Engine } from '../../src/runtime/engine.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
-import { startTestEngine } from '../helpers/engine.js';
+import { after, test } from 'node:test';
+import { testEngine } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
 import { FlakyPipeline, NonJsonPipeline, ThreadKillerPipeline } from '../fixtures/pipelines.js';
 
-let db: TestSchema;
-let engine: Engine;
-let client: DuctworkClient;
 const haltDir = mkdtempSync(join(tmpdir(), 'ductwork-halt-'));
 const haltFile = join(haltDir, 'halts.jsonl');
-
-before(async () => {
-  process.env.DUCTWORK_TEST_HALT_FILE = haltFile;
-  db = await freshSchema(import.meta.url);
-  engine = await startTestEngine(db, {
-    pipelines: ['FlakyPipeline', 'NonJsonPipeline', 'ThreadKillerPipeline'],
-    job_worker: {
-      max_retry: { default: 3, FlakyPipeline: 2, NonJsonPipeline: 1 },
-      max_crash: { default: 10, ThreadKillerPipeline: { ThreadKiller: 3 } },
-      retry_backoff: { initial: 0.15, multiplier: 2, max: 10, jitter: 0 },
-      crash_backoff: 0.01,
-    },
-  });
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
+process.env.DUCTWORK_TEST_HALT_FILE = haltFile;
+const { db, engine, client } = await testEngine(import.meta.url, {
+  pipelines: ['FlakyPipeline', 'NonJsonPipeline', 'ThreadKillerPipeline'],
+  job_worker: {
+    max_retry: { default: 3, FlakyPipeline: 2, NonJsonPipeline: 1 },
+    max_crash: { default: 10, ThreadKillerPipeline: { ThreadKiller: 3 } },
+    retry_backoff: { initial: 0.15, multiplier: 2, max: 10, jitter: 0 },
+    crash_backoff: 0.01,
+  },
 });
-after(async () => {
-  await engine?.stop();
-  await db?.drop();
+after(() => {
   rmSync(haltDir, { recursive: true, force: true });
 });
 

@@ -1,29 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
+import { test } from 'node:test';
 import type { DuctworkError } from '../../src/errors.js';
-import type { Engine } from '../../src/runtime/engine.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
-import { startTestEngine } from '../helpers/engine.js';
+import { testEngine } from '../helpers/engine.js';
 import { ChainPipeline, RevivablePipeline } from '../fixtures/pipelines.js';
 
-let db: TestSchema;
-let engine: Engine;
-let client: DuctworkClient;
-
-before(async () => {
-  db = await freshSchema(import.meta.url);
-  engine = await startTestEngine(db, {
+const { db, engine, client } = await testEngine(import.meta.url, {
     pipelines: ['RevivablePipeline', 'ChainPipeline'],
     job_worker: { max_retry: { default: 3, RevivablePipeline: { Gated: 0 } } },
     pipeline_advancer: { max_retry: 1 },
   });
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-});
-after(async () => {
-  await engine?.stop();
-  await db?.drop();
-});
 
 test('revive re-runs the exhausted step with fresh budgets; the fan-in gets every input and the key is kept', async () => {
   const handle = await client.trigger(RevivablePipeline, 5);

@@ -2,11 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { DuctworkClient } from '../../src/client/client.js';
-import type { Engine } from '../../src/runtime/engine.js';
-import { freshSchema, type TestSchema } from '../helpers/db.js';
-import { startTestEngine } from '../helpers/engine.js';
+import { after, describe, test } from 'node:test';
+import { testEngine } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
 import {
   BadExpandPipeline,
@@ -20,21 +17,11 @@ import {
   OpenExpandPipeline,
 } from '../fixtures/pipelines.js';
 
-let db: TestSchema;
-let engine: Engine;
-let client: DuctworkClient;
 const haltDir = mkdtempSync(join(tmpdir(), 'ductwork-halt-'));
 const haltFile = join(haltDir, 'halts.jsonl');
-
-before(async () => {
-  process.env.DUCTWORK_TEST_HALT_FILE = haltFile;
-  db = await freshSchema(import.meta.url);
-  engine = await startTestEngine(db);
-  client = new DuctworkClient({ sql: db.sql, schema: db.schema });
-});
-after(async () => {
-  await engine?.stop();
-  await db?.drop();
+process.env.DUCTWORK_TEST_HALT_FILE = haltFile;
+const { db, engine, client } = await testEngine(import.meta.url);
+after(() => {
   rmSync(haltDir, { recursive: true, force: true });
 });
 
