@@ -84,9 +84,7 @@ export class DuctworkClient {
    * Throws `ClientError` `revive_error` when the pipeline is not halted.
    */
   async revive<Out = unknown>(id: string, options: ReviveOptions = {}): Promise<PipelineHandle<Out>> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) {
-      throw new ClientError('pipeline_not_found', `"${id}" is not a pipeline id (expected a UUID).`, { details: { id } });
-    }
+    assertPipelineId(id);
     await revivePipeline(this.sql, id, options);
     return this.handle<Out>(id);
   }
@@ -104,9 +102,7 @@ export class DuctworkClient {
 
   /** The current status of a pipeline. Throws `pipeline_not_found` for an unknown id. */
   async status(id: string): Promise<PipelineStatusReport> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) {
-      throw new ClientError('pipeline_not_found', `"${id}" is not a pipeline id (expected a UUID).`, { details: { id } });
-    }
+    assertPipelineId(id);
     const pipeline = await findPipeline(this.sql, id);
     const run = pipeline && (await latestRun(this.sql, id));
     if (!pipeline || !run) throw new ClientError('pipeline_not_found', `No pipeline with id ${id} in schema "${this.schema}".`, { details: { id } });
@@ -187,5 +183,12 @@ export class DuctworkClient {
   /** Closes the pool if the client opened it. */
   async close(): Promise<void> {
     if (this.#ownsPool) await this.sql.end({ timeout: 5 });
+  }
+}
+
+/** Refuses a malformed id before it reaches a uuid column (which would answer with a database error). */
+function assertPipelineId(id: string): void {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) {
+    throw new ClientError('pipeline_not_found', `"${id}" is not a pipeline id (expected a UUID).`, { details: { id } });
   }
 }

@@ -27,6 +27,11 @@ export interface StepRuntimeInfo {
   context: StepContext;
 }
 
+/** The error of a second `context.set` of a key without `overwrite` (the engine's and the test helpers'). */
+export function contextOverwriteError(key: string): ContextError {
+  return new ContextError('context_overwrite', `Can only set value once: context key "${key}" is already set for this run; pass { overwrite: true } to replace it.`);
+}
+
 /** Where the engine attaches {@link StepRuntimeInfo} on a step instance; shared with worker threads by name. */
 export const STEP_RUNTIME = Symbol.for('ductwork.step.runtime');
 

@@ -12,6 +12,8 @@ import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 export interface AdvancerDeps {
   sql: Sql;
   pipeline: string;
+  /** Which of the pipeline's advancer loops this is (names it). */
+  index: number;
   config: DuctworkConfig;
   log: Logger;
   wakeups: Wakeups;
@@ -50,6 +52,15 @@ export class Advancer {
   constructor(deps: AdvancerDeps) {
     this.#deps = deps;
     this.#pollSeconds = settingFor(deps.config.pipeline_advancer.polling_timeout, 1, deps.pipeline);
+  }
+
+  /** The loop's name in logs, hooks and thread dumps. */
+  get name(): string {
+    return `ductwork.pipeline_advancer.${this.#deps.pipeline}.${this.#deps.index}`;
+  }
+
+  get pipeline(): string {
+    return this.#deps.pipeline;
   }
 
   start(): void {

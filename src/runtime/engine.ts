@@ -6,7 +6,8 @@ import { uuidv7 } from '../db/ids.js';
 import { crashClaims, openClaimsOf } from '../db/queries/executions.js';
 import { assertMigrated } from '../db/migrate.js';
 import { getTuple, setTuple } from '../db/queries/tuples.js';
-import { ConfigError, ContextError, DuctworkError } from '../errors.js';
+import { ConfigError, DuctworkError } from '../errors.js';
+import { contextOverwriteError } from '../definition/step.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ContextRequest } from '../../workers/protocol.js';
 import { Advancer, DefinitionCache } from './advancer.js';
@@ -14,7 +15,8 @@ import { loadAppModule, selectPipelines } from './app-module.js';
 import { runHook, type HookInfo, type LifecycleHooks } from './hooks.js';
 import { JobWorker } from './job-worker.js';
 import { ProcessLiveness } from './liveness.js';
-import { crashDecision, Reaper } from './reaper.js';
+import { crashDecision } from './budgets.js';
+import { Reaper } from './reaper.js';
 import { workerThreadStacks } from './thread-dump.js';
 import { StepThreadPool } from './thread-pool.js';
 import { Wakeups } from './wakeups.js';
@@ -40,8 +42,6 @@ export class Engine {
   #pool: StepThreadPool | undefined;
   #jobWorkers: JobWorker[] = [];
   #advancers: Advancer[] = [];
-  #advancerNames: string[] = [];
-  #jobWorkerPipelines: string[] = [];
   #pipelines: string[] = [];
   #liveness: ProcessLiveness | undefined;
   #reaper: Reaper | undefined;
@@ -113,7 +113,6 @@ export class Engine {
         log: log.child('thread_pool'),
       });
       for (const p of pipelines) {
-        this.#jobWorkerPipelines.push(p.name);
         this.#jobWorkers.push(
           new JobWorker({ sql, pool: this.#pool, pipeline: p.name, config, processId: this.processId, log: log.child(`job_worker.${p.name}`), wakeups }),
         );
@@ -124,8 +123,7 @@ export class Engine {
       for (const p of pipelines) {
         const count = settingFor(config.pipeline_advancer.count, 3, p.name);
         for (let i = 0; i < count; i++) {
-          this.#advancers.push(new Advancer({ sql, pipeline: p.name, config, log: log.child(`pipeline_advancer.${p.name}.${i}`), wakeups, definitions }));
-          this.#advancerNames.push(`pipeline_advancer.${p.name}.${i}`);
+          this.#advancers.push(new Advancer({ sql, pipeline: p.name, index: i, config, log: log.child(`pipeline_advancer.${p.name}.${i}`), wakeups, definitions }));
         }
       }
     }
@@ -134,8 +132,8 @@ export class Engine {
     for (const advancer of this.#advancers) advancer.start();
     this.#reaper.start();
     this.#state = 'running';
-    for (const p of this.#jobWorkers.length ? pipelines : []) await this.#hook('onWorkerStart', { name: `ductwork.job_worker.${p.name}`, role: 'job_worker', pipeline: p.name });
-    for (const name of this.#advancerNames) await this.#hook('onAdvancerStart', { name: `ductwork.${name}`, role: 'pipeline_advancer', pipeline: name.split('.')[1]! });
+    for (const w of this.#jobWorkers) await this.#hook('onWorkerStart', { name: w.name, role: 'job_worker', pipeline: w.pipeline });
+    for (const a of this.#advancers) await this.#hook('onAdvancerStart', { name: a.name, role: 'pipeline_advancer', pipeline: a.pipeline });
     await this.#hook('onSupervisorStart', { name: 'ductwork.supervisor', role: 'supervisor' });
     log.info('Ductwork engine started', {
       pipelines: this.#pipelines.join(', '),
@@ -172,9 +170,9 @@ export class Engine {
     }
     await this.#pool?.destroy();
     await Promise.all(this.#jobWorkers.map((w) => w.settled()));
-    for (const p of this.#jobWorkers.length ? this.#pipelines : []) await this.#hook('onWorkerStop', { name: `ductwork.job_worker.${p}`, role: 'job_worker', pipeline: p });
+    for (const w of this.#jobWorkers) await this.#hook('onWorkerStop', { name: w.name, role: 'job_worker', pipeline: w.pipeline });
     await withTimeout(Promise.all(this.#advancers.map((a) => a.stop())), config.pipeline_advancer.shutdown_timeout * 1000);
-    for (const name of this.#advancerNames) await this.#hook('onAdvancerStop', { name: `ductwork.${name}`, role: 'pipeline_advancer', pipeline: name.split('.')[1]! });
+    for (const a of this.#advancers) await this.#hook('onAdvancerStop', { name: a.name, role: 'pipeline_advancer', pipeline: a.pipeline });
     await this.#reaper?.stop();
     if (this.#sql) await this.#abandonLeftoverClaims(this.#sql);
     await this.#liveness?.stop();
@@ -209,12 +207,12 @@ export class Engine {
    */
   async dumpThreads(): Promise<string> {
     const lines = [`ductwork thread dump: pid ${process.pid}, process ${this.processId}, ${new Date().toISOString()}`];
-    this.#jobWorkers.forEach((worker, i) => {
+    for (const worker of this.#jobWorkers) {
       const running = worker.describe();
-      lines.push(`ductwork.job_worker.${this.#jobWorkerPipelines[i]}: ${running.length} step(s) running`);
+      lines.push(`${worker.name}: ${running.length} step(s) running`);
       for (const r of running) lines.push(`  ${r.step} (execution ${r.execution}, step ${r.stepId}, run ${r.runId}) for ${r.runningMs} ms`);
-    });
-    this.#advancers.forEach((advancer, i) => lines.push(`ductwork.${this.#advancerNames[i]}: ${advancer.describe()}`));
+    }
+    for (const advancer of this.#advancers) lines.push(`${advancer.name}: ${advancer.describe()}`);
     for (const thread of await workerThreadStacks()) {
       lines.push(`ductwork.worker_thread ${thread.title}:`);
       for (const frame of thread.frames) lines.push(`    ${frame}`);
@@ -231,7 +229,7 @@ export class Engine {
     if (request.op === 'get') return (await getTuple(sql, request.runId, request.key)) ?? null;
     const stored = await setTuple(sql, request.runId, request.key, request.value, request.overwrite);
     if (!stored) {
-      throw new ContextError('context_overwrite', `Can only set value once: context key "${request.key}" is already set for this run; pass { overwrite: true } to replace it.`);
+      throw contextOverwriteError(request.key);
     }
     return null;
   }

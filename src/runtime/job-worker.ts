@@ -4,9 +4,9 @@ import { claimExecutions, commitFailure, commitSuccesses, crashClaims, openClaim
 import { serializeError, type SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StepTask } from '../../workers/protocol.js';
-import { crashDelayMs, jitteredPollMs, outageDelayMs, retryDelayMs, sleep } from './backoff.js';
+import { jitteredPollMs, outageDelayMs, sleep } from './backoff.js';
+import { crashDecision, nextRun } from './budgets.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
-import { crashDecision } from './reaper.js';
 import type { StepThreadPool } from './thread-pool.js';
 import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
@@ -30,8 +30,8 @@ const MAX_FRAMES = 10;
  */
 export class JobWorker {
   readonly #deps: JobWorkerDeps;
-  readonly #inflight = new Map<string, ClaimedExecution>();
-  readonly #startedAt = new Map<string, number>();
+  /** Running claims by execution id, with when they were dispatched. */
+  readonly #inflight = new Map<string, { claim: ClaimedExecution; startedAt: number }>();
   readonly #capacity: number;
   readonly #pollSeconds: number;
   #running = false;
@@ -48,6 +48,15 @@ export class JobWorker {
     this.#pollSeconds = settingFor(deps.config.job_worker.polling_timeout, 1, deps.pipeline);
   }
 
+  /** The loop's name in logs, hooks and thread dumps. */
+  get name(): string {
+    return `ductwork.job_worker.${this.#deps.pipeline}`;
+  }
+
+  get pipeline(): string {
+    return this.#deps.pipeline;
+  }
+
   /** Steps of this pipeline running right now. */
   get inflight(): number {
     return this.#inflight.size;
@@ -55,9 +64,8 @@ export class JobWorker {
 
   /** What this loop is running now, for thread dumps. */
   describe(): { step: string; execution: string; stepId: string; runId: string; runningMs: number }[] {
-    return [...this.#inflight.values()].map((c) => ({
-      step: c.klass, execution: c.id, stepId: c.step_id, runId: c.run_id,
-      runningMs: Math.round(performance.now() - (this.#startedAt.get(c.id) ?? performance.now())),
+    return [...this.#inflight.values()].map(({ claim: c, startedAt }) => ({
+      step: c.klass, execution: c.id, stepId: c.step_id, runId: c.run_id, runningMs: Math.round(performance.now() - startedAt),
     }));
   }
 
@@ -128,8 +136,7 @@ export class JobWorker {
   }
 
   #dispatch(claim: ClaimedExecution): void {
-    this.#inflight.set(claim.id, claim);
-    this.#startedAt.set(claim.id, performance.now());
+    this.#inflight.set(claim.id, { claim, startedAt: performance.now() });
     const task: StepTask = {
       step: claim.klass,
       input: claim.input,
@@ -194,11 +201,7 @@ export class JobWorker {
 
   async #recordFailure(claim: ClaimedExecution, outcome: 'failure' | 'crashed', error: SerializedError): Promise<void> {
     const { sql, config, pipeline, log, wakeups } = this.#deps;
-    const maxRetry = settingFor(config.job_worker.max_retry, 3, pipeline, claim.klass);
-    const maxCrash = settingFor(config.job_worker.max_crash, 10, pipeline, claim.klass);
-    const again = outcome === 'failure' ? claim.retry_count < maxRetry : claim.crash_count < maxCrash;
-    const delayMs =
-      outcome === 'failure' ? retryDelayMs(config.job_worker.retry_backoff, claim.retry_count) : crashDelayMs(maxCrash, claim.crash_count + 1, config.job_worker.crash_backoff);
+    const { again, delayMs } = nextRun(config, outcome, { pipeline, klass: claim.klass, retryCount: claim.retry_count, crashCount: claim.crash_count });
     const fields = { step: claim.klass, execution: claim.id, error: `${error.name}: ${error.message}` };
     if (outcome === 'failure') {
       if (again) log.warn('Job errored', { ...fields, retry: claim.retry_count + 1, inMs: Math.round(delayMs) });
@@ -252,7 +255,6 @@ export class JobWorker {
 
   #release(executionId: string): void {
     this.#inflight.delete(executionId);
-    this.#startedAt.delete(executionId);
     this.#slotWaiter?.();
     if (this.#inflight.size === 0 && this.#idleWaiters.length > 0) {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();

@@ -1,23 +1,13 @@
-import { settingFor, type DuctworkConfig } from '../config/config.js';
+import type { DuctworkConfig } from '../config/config.js';
 import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
-import { crashClaims, openClaimsOf, orphanedClaims, type Crash, type OpenClaim } from '../db/queries/executions.js';
+import { crashClaims, openClaimsOf, orphanedClaims, type OpenClaim } from '../db/queries/executions.js';
 import { deleteProcess, lockDeadProcess, reapCandidates, type ReapCandidate } from '../db/queries/processes.js';
 import type { Logger } from '../log.js';
-import { crashDelayMs, jitteredPollMs, sleep } from './backoff.js';
+import { jitteredPollMs, sleep } from './backoff.js';
+import { crashDecision } from './budgets.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import type { ProcessLiveness } from './liveness.js';
 import { jobsChannel, type Wakeups } from './wakeups.js';
-
-/** How a crashed claim continues: re-run with the crash budget's backoff, or fail the step. */
-export function crashDecision(config: DuctworkConfig, claim: OpenClaim): Crash {
-  const maxCrash = settingFor(config.job_worker.max_crash, 10, claim.pipeline_klass, claim.klass);
-  return {
-    id: claim.id,
-    token: claim.claim_token,
-    again: claim.crash_count < maxCrash,
-    delayMs: crashDelayMs(maxCrash, claim.crash_count + 1, config.job_worker.crash_backoff),
-  };
-}
 
 /** Seconds of silence (lock free) after which a process is presumed dead: three missed heartbeats. */
 export function livenessGraceSeconds(config: DuctworkConfig): number {

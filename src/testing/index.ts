@@ -14,7 +14,7 @@ import type { DuctworkOptions } from '../config/config.js';
 import { connect, type Sql } from '../db/connect.js';
 import { migrate } from '../db/migrate.js';
 import type { Json } from '../definition/json.js';
-import { stepNameOf, type StepClass, type StepContext } from '../definition/step.js';
+import { contextOverwriteError, stepNameOf, type StepClass, type StepContext } from '../definition/step.js';
 import { DuctworkError, StepError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Ductwork } from '../runtime/engine.js';
@@ -43,7 +43,7 @@ export async function runStep<O>(step: StepClass & (new () => { execute(...args:
     async set<T extends Json>(key: string, value: T, setOptions: { overwrite?: boolean } = {}): Promise<T> {
       const text = encodeContextValue(key, value);
       if (context.has(key) && !setOptions.overwrite) {
-        throw new DuctworkError('context_overwrite', `Can only set value once: context key "${key}" is already set for this run; pass { overwrite: true } to replace it.`);
+        throw contextOverwriteError(key);
       }
       context.set(key, JSON.parse(text) as Json);
       return value;

@@ -20,6 +20,7 @@ function advancer(options: Parameters<typeof resolveConfig>[0] = {}) {
   return new Advancer({
     sql: db.sql,
     pipeline: 'ChainPipeline',
+    index: 0,
     config: resolveConfig(options),
     log: createLogger('silent'),
     wakeups: new Wakeups(),
