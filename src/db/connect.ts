@@ -202,3 +202,8 @@ export function isTransientDbError(error: unknown): boolean {
 export function rowsJson(sql: Queryable, rows: readonly object[]) {
   return sql.json(rows as never);
 }
+
+/** Many ids as one jsonb parameter, read back with `select value::uuid from jsonb_array_elements_text(...)`. */
+export function idsJson(sql: Queryable, ids: readonly string[]) {
+  return sql.json(ids as never);
+}

@@ -1,11 +1,12 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
 import { noteDatabaseError, withDeadline, type Sql, type TxSql } from '../db/connect.js';
 import { deferAdvance, lockAdvanceableBranches, type AdvanceableBranch } from '../db/queries/branches.js';
-import { runDefinition } from '../db/queries/runs.js';
 import type { DefinitionGraph } from '../definition/graph.js';
 import type { Logger } from '../log.js';
 import { advanceRetryDelayMs, jitteredPollMs, outageDelayMs, sleep } from './backoff.js';
-import { advanceBranch, haltAfterRoutingError, TransitionError, type RouteOutcome } from './route.js';
+import { applyMoves, type AppliedBatch } from './apply-moves.js';
+import type { DefinitionCache } from './definition-cache.js';
+import { planMove, TransitionError, type Move } from './route.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
@@ -18,22 +19,6 @@ export interface AdvancerDeps {
   log: Logger;
   wakeups: Wakeups;
   definitions: DefinitionCache;
-}
-
-/** Definitions by run id; runs never change their definition, so entries never go stale. */
-export class DefinitionCache {
-  readonly #byRun = new Map<string, DefinitionGraph>();
-  constructor(readonly limit = 2000) {}
-
-  async get(sql: TxSql | Sql, runId: string): Promise<DefinitionGraph> {
-    const cached = this.#byRun.get(runId);
-    if (cached) return cached;
-    const graph = await runDefinition(sql, runId);
-    if (!graph) throw new TransitionError(`run ${runId} has no definition`);
-    if (this.#byRun.size >= this.limit) this.#byRun.delete(this.#byRun.keys().next().value!);
-    this.#byRun.set(runId, graph);
-    return graph;
-  }
 }
 
 /**
@@ -122,13 +107,19 @@ export class Advancer {
     const transaction = sql.begin(async (tx) => {
       const rows = await lockAdvanceableBranches(tx, pipeline, config.pipeline_advancer.batch_size);
       if (FAULTS_ENABLED && rows.length > 0) await faultPoint('after_branch_claim');
-      // Same-run branches together and runs in a stable order: run-row locks are then taken in order.
+      if (rows.length === 0) return 0;
+      // Same-run branches together and runs in a stable order.
       rows.sort((a, b) => (a.run_id < b.run_id ? -1 : a.run_id > b.run_id ? 1 : 0));
-      for (const row of rows) {
-        const outcome = careful ? await this.#advanceCarefully(tx, row) : await this.#advance(tx, row);
-        enqueued += outcome.enqueued;
+      const graphs = new Map<string, DefinitionGraph>();
+      const graphOf = (runId: string) => graphs.get(runId);
+      if (careful) {
+        for (const row of rows) enqueued += await this.#advanceCarefully(tx, row, graphs);
+      } else {
+        for (const row of rows) graphs.set(row.run_id, await this.#deps.definitions.get(tx, row.run_id, row.definition_sha1));
+        const moves = rows.map((row) => planMove(row, { config, pipeline, graph: graphs.get(row.run_id)! }));
+        enqueued += this.#report(await applyMoves(tx, moves, pipeline, graphOf));
       }
-      if (FAULTS_ENABLED && rows.length > 0) await faultPoint('after_branch_advancement');
+      if (FAULTS_ENABLED) await faultPoint('after_branch_advancement');
       return rows.length;
     });
     const count = await withDeadline(transaction, config.database.call_timeout * 1000, 'an advancing transaction');
@@ -137,35 +128,43 @@ export class Advancer {
     return count;
   }
 
-  async #advance(tx: TxSql, row: AdvanceableBranch): Promise<RouteOutcome> {
-    const graph = await this.#deps.definitions.get(tx, row.run_id);
-    const outcome = await advanceBranch(tx, row, { config: this.#deps.config, pipeline: this.#deps.pipeline, graph });
-    if (outcome.halted) this.#deps.log.warn('Branch halted', { branch: row.branch_id, reason: outcome.halted, step: row.klass });
-    if (outcome.runResolved === 'halted') this.#deps.log.warn('Pipeline halted', { run: row.run_id, pipeline: row.pipeline_id });
-    if (outcome.runResolved === 'completed') this.#deps.log.debug('Pipeline completed', { run: row.run_id, pipeline: row.pipeline_id });
-    return outcome;
+  /** Logs what a batch did; returns how many steps it enqueued. */
+  #report(batch: AppliedBatch): number {
+    const { log } = this.#deps;
+    for (const { move } of batch.halted) log.warn('Branch halted', { branch: move.row.branch_id, reason: move.reason, step: move.row.klass });
+    for (const run of batch.resolved) {
+      if (run.status === 'halted') log.warn('Pipeline halted', { run: run.id });
+      else log.debug('Pipeline completed', { run: run.id });
+    }
+    return batch.enqueued;
   }
 
-  async #advanceCarefully(tx: TxSql, row: AdvanceableBranch): Promise<RouteOutcome> {
+  /** Routes one branch in a savepoint; a failure is recorded on that branch alone. */
+  async #advanceCarefully(tx: TxSql, row: AdvanceableBranch, graphs: Map<string, DefinitionGraph>): Promise<number> {
+    const { config, pipeline, definitions } = this.#deps;
     try {
-      return await tx.savepoint((sp) => this.#advance(sp as unknown as TxSql, row));
+      return await tx.savepoint(async (sp) => {
+        const graph = await definitions.get(sp, row.run_id, row.definition_sha1);
+        graphs.set(row.run_id, graph);
+        return this.#report(await applyMoves(sp as unknown as TxSql, [planMove(row, { config, pipeline, graph })], pipeline, (id) => graphs.get(id)));
+      });
     } catch (error) {
-      return this.#recordRoutingError(tx, row, error);
+      return this.#recordRoutingError(tx, row, graphs, error);
     }
   }
 
   /** A routing error: halt at once if retrying cannot help or the budget is spent, else retry later. */
-  async #recordRoutingError(tx: TxSql, row: AdvanceableBranch, error: unknown): Promise<RouteOutcome> {
+  async #recordRoutingError(tx: TxSql, row: AdvanceableBranch, graphs: Map<string, DefinitionGraph>, error: unknown): Promise<number> {
     const { config, log, pipeline } = this.#deps;
     const message = `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`;
     log.error('Branch advancement errored', { branch: row.branch_id, step: row.klass, error: message, stack: (error as Error)?.stack });
     const maxRetry = config.pipeline_advancer.max_retry;
     if (error instanceof TransitionError || error instanceof SyntaxError || row.advance_errors + 1 > maxRetry) {
       const reason = error instanceof TransitionError || error instanceof SyntaxError ? 'transition_invalid' : 'advancer_retries_exhausted';
-      const graph = await this.#deps.definitions.get(tx, row.run_id).catch(() => ({ version: 1, nodes: [], edges: {}, metadata: {} }) as DefinitionGraph);
-      return tx.savepoint((sp) => haltAfterRoutingError(sp as unknown as TxSql, row, { config, pipeline, graph }, reason, message));
+      const halt: Move = { kind: 'halt', row, reason, detail: message };
+      return tx.savepoint(async (sp) => this.#report(await applyMoves(sp as unknown as TxSql, [halt], pipeline, (id) => graphs.get(id))));
     }
     await deferAdvance(tx, row.branch_id, advanceRetryDelayMs(row.advance_errors), message);
-    return { enqueued: 0 };
+    return 0;
   }
 }

@@ -10,7 +10,8 @@ import { ConfigError, DuctworkError } from '../errors.js';
 import { contextOverwriteError } from '../definition/step.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ContextRequest } from '../../workers/protocol.js';
-import { Advancer, DefinitionCache } from './advancer.js';
+import { Advancer } from './advancer.js';
+import { DefinitionCache } from './definition-cache.js';
 import { loadAppModule, selectPipelines } from './app-module.js';
 import { runHook, type HookInfo, type LifecycleHooks } from './hooks.js';
 import { JobWorker } from './job-worker.js';
@@ -103,6 +104,7 @@ export class Engine {
     this.#pipelines = pipelines.map((p) => p.name);
 
     const wakeups = new Wakeups();
+    const definitions = new DefinitionCache();
     if (config.role !== 'advancer') {
       const concurrency = pipelines.reduce((sum, p) => sum + settingFor(config.job_worker.count, 5, p.name), 0);
       this.#pool = new StepThreadPool({
@@ -114,12 +116,11 @@ export class Engine {
       });
       for (const p of pipelines) {
         this.#jobWorkers.push(
-          new JobWorker({ sql, pool: this.#pool, pipeline: p.name, config, processId: this.processId, log: log.child(`job_worker.${p.name}`), wakeups }),
+          new JobWorker({ sql, pool: this.#pool, pipeline: p.name, config, processId: this.processId, log: log.child(`job_worker.${p.name}`), wakeups, definitions }),
         );
       }
     }
     if (config.role !== 'worker') {
-      const definitions = new DefinitionCache();
       for (const p of pipelines) {
         const count = settingFor(config.pipeline_advancer.count, 3, p.name);
         for (let i = 0; i < count; i++) {

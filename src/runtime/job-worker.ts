@@ -1,12 +1,15 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
-import { claimExecutions, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedExecution } from '../db/queries/executions.js';
+import { isTransientDbError, noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
+import { uuidv7 } from '../db/ids.js';
+import { claimExecutions, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedExecution, type Success } from '../db/queries/executions.js';
 import { serializeError, type SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StepTask } from '../../workers/protocol.js';
 import { jitteredPollMs, outageDelayMs, sleep } from './backoff.js';
 import { crashDecision, nextRun } from './budgets.js';
+import type { DefinitionCache } from './definition-cache.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
+import { chainSuccessor } from './route.js';
 import type { StepThreadPool } from './thread-pool.js';
 import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
@@ -18,15 +21,21 @@ export interface JobWorkerDeps {
   processId: string;
   log: Logger;
   wakeups: Wakeups;
+  definitions: DefinitionCache;
 }
 
 const MAX_MESSAGE = 2000;
 const MAX_FRAMES = 10;
 
+/** Result commits in flight at once: while some wait on the database, the next batch forms. */
+const MAX_FLUSHES = 2;
+
 /**
  * The job worker loop of one pipeline: claims due executions (as many as there are free slots,
  * in one statement), runs them on the thread pool, and records each outcome with a commit fenced
- * by the claim token. Successes finishing while a commit is in flight are committed together.
+ * by the claim token. Successes finishing while a commit is in flight are committed together;
+ * a success whose step chains on creates and claims its successor in that same commit, which
+ * then runs at once in the slot it frees (no advancer pass, no re-claim).
  */
 export class JobWorker {
   readonly #deps: JobWorkerDeps;
@@ -39,8 +48,8 @@ export class JobWorker {
   #loop: Promise<void> | undefined;
   #slotWaiter: (() => void) | undefined;
   #idleWaiters: (() => void)[] = [];
-  #pendingSuccesses: { claim: ClaimedExecution; output: string }[] = [];
-  #flushing: Promise<void> | undefined;
+  #pendingSuccesses: { claim: ClaimedExecution; output: string; next: Success['next'] }[] = [];
+  #flushes = 0;
 
   constructor(deps: JobWorkerDeps) {
     this.#deps = deps;
@@ -109,6 +118,7 @@ export class JobWorker {
         if (failures > 0) await this.#call(this.#abandonUnknownClaims(), 'abandoning unknown claims');
         claims = await this.#call(claimExecutions(sql, pipeline, free, processId), 'claiming jobs');
         failures = 0;
+        await this.#readDefinitions(claims);
       } catch (error) {
         noteDatabaseError(error);
         log.warn('Job claim failed; retrying', { error: (error as Error).message });
@@ -133,6 +143,18 @@ export class JobWorker {
     const ended = await crashClaims(sql, unknown.map((c) => crashDecision(config, c)), 'AbandonedClaim', 'Claimed by a statement whose reply was lost; re-enqueued');
     log.warn('Re-enqueued claims whose claim reply was lost', { count: ended.length });
     wakeups.signal(jobsChannel(pipeline));
+  }
+
+  /**
+   * Makes sure the definitions of claimed steps are cached (one read per definition, not per
+   * run), so a finishing step can be continued in its commit. A failed read only costs that.
+   */
+  async #readDefinitions(claims: ClaimedExecution[]): Promise<void> {
+    const { definitions, sql } = this.#deps;
+    for (const claim of claims) {
+      if (claim.branch_id === null || definitions.peek(claim.definition_sha1)) continue;
+      await definitions.get(sql, claim.run_id, claim.definition_sha1).catch(() => undefined);
+    }
   }
 
   #dispatch(claim: ClaimedExecution): void {
@@ -167,20 +189,29 @@ export class JobWorker {
   }
 
   #queueSuccess(claim: ClaimedExecution, output: string): void {
-    this.#pendingSuccesses.push({ claim, output });
-    this.#flushing ??= this.#flush();
+    this.#pendingSuccesses.push({ claim, output, next: this.#running ? this.#successor(claim) : undefined });
+    if (this.#flushes < MAX_FLUSHES) {
+      this.#flushes++;
+      void this.#flush();
+    }
+  }
+
+  /** The step that continues the claim's branch in its commit, when its node chains on. */
+  #successor(claim: ClaimedExecution): Success['next'] {
+    if (claim.branch_id === null) return undefined;
+    const graph = this.#deps.definitions.peek(claim.definition_sha1);
+    const next = graph && chainSuccessor(graph, claim.node);
+    return next && { id: uuidv7(), ...next };
   }
 
   async #flush(): Promise<void> {
-    const { sql, log, wakeups, pipeline } = this.#deps;
+    const { sql, log, wakeups, pipeline, processId } = this.#deps;
     while (this.#pendingSuccesses.length > 0) {
       const batch = this.#pendingSuccesses.splice(0);
-      let committed: Set<string> | undefined;
+      let recorded: Awaited<ReturnType<typeof commitSuccesses>> | undefined;
       try {
         if (FAULTS_ENABLED) await faultPoint('before_job_commit');
-        committed = await this.#persist('record step results', () =>
-          commitSuccesses(sql, batch.map(({ claim, output }) => ({ id: claim.id, token: claim.claim_token, output }))),
-        );
+        recorded = await this.#persist('record step results', () => this.#commit(batch));
         if (FAULTS_ENABLED) await faultPoint('after_job_commit');
       } catch (error) {
         // Not a user error: the work loop's layer records it as a crash of each claim (crash budget).
@@ -188,15 +219,43 @@ export class JobWorker {
         for (const { claim } of batch) void this.#recordFailure(claim, 'crashed', serializeError(error));
         continue;
       }
-      for (const { claim } of batch) {
-        if (committed && !committed.has(claim.id)) {
+      let toAdvance = 0;
+      for (const { claim, output, next } of batch) {
+        if (recorded && !recorded.committed.has(claim.id)) {
           log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, execution: claim.id });
         }
+        const continued = next && recorded?.continued.get(next.id);
+        if (continued) {
+          this.#inflight.delete(claim.id);
+          this.#dispatch({
+            ...claim, id: continued.id, claim_token: continued.claim_token, retry_count: 0, crash_count: 0,
+            step_id: next.id, klass: next.klass, node: next.node, input: output, idempotency_key: next.id,
+          });
+          continue;
+        }
+        if (recorded?.committed.has(claim.id) && claim.branch_id !== null) toAdvance++;
         this.#release(claim.id);
       }
-      if (committed && committed.size > 0) wakeups.signal(advanceChannel(pipeline));
+      if (toAdvance > 0) wakeups.signal(advanceChannel(pipeline));
     }
-    this.#flushing = undefined;
+    this.#flushes--;
+  }
+
+  /**
+   * Commits a batch of successes with their continuations. If creating a continuation fails for
+   * a reason other than the connection (a trigger, a constraint), the results are committed
+   * without continuations: the advancer then routes those steps and applies its error budget.
+   */
+  async #commit(batch: { claim: ClaimedExecution; output: string; next: Success['next'] }[]) {
+    const { sql, processId, log } = this.#deps;
+    const results = batch.map(({ claim, output, next }) => ({ id: claim.id, token: claim.claim_token, output, next }));
+    try {
+      return await commitSuccesses(sql, results, processId);
+    } catch (error) {
+      if (isTransientDbError(error) || !results.some((r) => r.next)) throw error;
+      log.debug('Continuing steps in their commit failed; leaving them to the advancer', { error: (error as Error).message });
+      return commitSuccesses(sql, results.map(({ next: _, ...plain }) => plain), processId);
+    }
   }
 
   async #recordFailure(claim: ClaimedExecution, outcome: 'failure' | 'crashed', error: SerializedError): Promise<void> {

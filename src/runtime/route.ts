@@ -1,80 +1,78 @@
 /**
- * Moves one locked branch off its finished step, per the edge of that step's node in the run's
- * frozen definition. Everything here runs inside the advancer's transaction: a crash anywhere
- * rolls the whole move back, and the branch lock is released by the rollback.
+ * Decides where one locked branch goes next, per the edge of its finished step's node in the
+ * run's frozen definition. Pure: no I/O. The decision (a {@link Move}) is carried out together
+ * with the rest of the advancer's batch by {@link applyMoves}, inside one transaction.
  */
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import type { TxSql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
-import {
-  completeBranch,
-  haltBranch,
-  haltReasons,
-  insertBranches,
-  resetAdvanceErrors,
-  runHasOpenBranch,
-  type AdvanceableBranch,
-  type FanFrame,
-  type HaltReason,
-  type NewBranch,
-} from '../db/queries/branches.js';
-import { lastOutcome } from '../db/queries/executions.js';
-import { arrive, gatherArrivals, insertFanout, markFanoutFired } from '../db/queries/fanouts.js';
-import { lockRunForResolution, resolveRun } from '../db/queries/runs.js';
-import { enqueueSteps, markStepAdvanced, type NewStep } from '../db/queries/steps.js';
-import { FAULTS_ENABLED, faultPoint } from './fault.js';
-import { ON_HALT_NODE, type DefinitionGraph, type DivertEdge, type DivideEdge, type ExpandEdge, type FanInEdge, type ToTransition } from '../definition/graph.js';
+import type { AdvanceableBranch, FanFrame, HaltReason, NewBranch } from '../db/queries/branches.js';
+import type { NewFanout } from '../db/queries/fanouts.js';
+import type { NewStep } from '../db/queries/steps.js';
+import type { DefinitionGraph, DivertEdge, DivideEdge, ExpandEdge, FanInEdge, ToTransition } from '../definition/graph.js';
 
 /** A routing failure that retrying cannot fix: the branch halts with `transition_invalid`. */
 export class TransitionError extends Error {
   override name = 'TransitionError';
 }
 
-/** What routing needs besides the transaction and the branch. */
+/** What routing needs besides the branch. */
 export interface RouteContext {
   config: DuctworkConfig;
   pipeline: string;
   graph: DefinitionGraph;
 }
 
-/** What one advancement did, for wake-ups and logs. */
-export interface RouteOutcome {
-  enqueued: number;
-  halted?: HaltReason;
-  runResolved?: 'completed' | 'halted';
-}
+/**
+ * One branch's advancement. Every move marks the finished step advanced; beyond that:
+ * - `continue`: the same branch runs `step` next (chain, converge, divert);
+ * - `finish`: the branch completes (at a terminal node when `terminalStepId` is set);
+ * - `halt`: the branch halts with a reason;
+ * - `fanOut`: the branch completes and opens `fanout`, with one child branch and step per member
+ *   (an empty expand with a collapse opens no fan-out and starts the collapse with `[]`);
+ * - `fanIn`: the branch completes and arrives at the fan-in of its innermost fan-out; the arrival
+ *   that completes the count starts `target` with every member's output.
+ */
+export type Move =
+  | { kind: 'continue'; row: AdvanceableBranch; step: NewStep }
+  | { kind: 'finish'; row: AdvanceableBranch; terminalStepId: string | null }
+  | { kind: 'halt'; row: AdvanceableBranch; reason: HaltReason; detail: string }
+  | { kind: 'fanOut'; row: AdvanceableBranch; fanout: NewFanout | null; branches: NewBranch[]; steps: NewStep[] }
+  | { kind: 'fanIn'; row: AdvanceableBranch; frame: FanFrame; target: { node: string; klass: string; via: 'combine' | 'collapse' } };
 
-/** Advances one locked branch. Throws on any failure; the caller rolls back and records it. */
-export async function advanceBranch(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext): Promise<RouteOutcome> {
+/** Plans one locked branch's move. Throws on a definition or output it cannot route. */
+export function planMove(row: AdvanceableBranch, ctx: RouteContext): Move {
   if (row.step_status === 'failed') {
-    const reason: HaltReason = (await lastOutcome(tx, row.step_id)) === 'crashed' ? 'job_crashes_exhausted' : 'job_retries_exhausted';
-    return halt(tx, row, ctx, reason, `step ${row.klass} (${row.node}) failed: ${reason.replaceAll('_', ' ')}`);
+    const reason: HaltReason = row.last_outcome === 'crashed' ? 'job_crashes_exhausted' : 'job_retries_exhausted';
+    return { kind: 'halt', row, reason, detail: `step ${row.klass} (${row.node}) failed: ${reason.replaceAll('_', ' ')}` };
   }
   const edge = ctx.graph.edges[row.node];
   if (!edge) throw new TransitionError(`node "${row.node}" is not in the run's definition`);
   switch (edge.type) {
     case undefined:
-      return finish(tx, row, ctx, row.step_id);
+      return { kind: 'finish', row, terminalStepId: row.step_id };
     case 'chain':
     case 'converge':
-      return continueBranch(tx, row, ctx, edge.to[0], edge.type, row.output ?? 'null');
+      return { kind: 'continue', row, step: newStep(row, ctx, row.branch_id, edge.to[0], edge.type, row.output ?? 'null') };
     case 'divert':
-      return divert(tx, row, ctx, edge);
+      return divert(row, ctx, edge);
     case 'divide':
-      return divide(tx, row, ctx, edge);
+      return divide(row, ctx, edge);
     case 'expand':
-      return expand(tx, row, ctx, edge);
+      return expand(row, ctx, edge);
     case 'combine':
     case 'collapse':
-      return fanIn(tx, row, ctx, edge);
+      return fanIn(row, ctx, edge);
     default:
       throw new TransitionError(`Invalid transition type \`${(edge as { type: string }).type}\``);
   }
 }
 
-/** Records a routing failure that will not be retried: the step is done, the branch halts. */
-export async function haltAfterRoutingError(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, reason: HaltReason, detail: string): Promise<RouteOutcome> {
-  return halt(tx, row, ctx, reason, detail);
+/** The step a branch continues with, when its finished step's node chains on (chain or converge). */
+export function chainSuccessor(graph: DefinitionGraph, node: string): { node: string; klass: string; via: 'chain' | 'converge' } | undefined {
+  const edge = graph.edges[node];
+  if (edge?.type !== 'chain' && edge?.type !== 'converge') return undefined;
+  const next = graph.edges[edge.to[0]];
+  return next ? { node: edge.to[0], klass: next.klass, via: edge.type } : undefined;
 }
 
 function newStep(row: AdvanceableBranch, ctx: RouteContext, branchId: string, node: string, toTransition: ToTransition, input: string): NewStep {
@@ -82,26 +80,6 @@ function newStep(row: AdvanceableBranch, ctx: RouteContext, branchId: string, no
   const edge = ctx.graph.edges[node];
   if (!edge) throw new TransitionError(`node "${node}" is not in the run's definition`);
   return { id, runId: row.run_id, branchId, pipelineKlass: ctx.pipeline, node, klass: edge.klass, toTransition, input, idempotencyKey: id };
-}
-
-async function continueBranch(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, node: string, via: ToTransition, input: string): Promise<RouteOutcome> {
-  await markStepAdvanced(tx, row.step_id);
-  await enqueueSteps(tx, [newStep(row, ctx, row.branch_id, node, via, input)]);
-  if (row.advance_errors > 0) await resetAdvanceErrors(tx, row.branch_id);
-  return { enqueued: 1 };
-}
-
-async function finish(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, terminalStepId: string | null): Promise<RouteOutcome> {
-  await markStepAdvanced(tx, row.step_id);
-  await completeBranch(tx, row.branch_id, terminalStepId);
-  return { enqueued: 0, ...(await resolveIfDone(tx, row, ctx)) };
-}
-
-async function halt(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, reason: HaltReason, detail: string): Promise<RouteOutcome> {
-  await markStepAdvanced(tx, row.step_id);
-  await haltBranch(tx, row.branch_id, reason, detail);
-  const resolved = await resolveIfDone(tx, row, ctx);
-  return { enqueued: resolved.enqueued ?? 0, halted: reason, ...(resolved.runResolved ? { runResolved: resolved.runResolved } : {}) };
 }
 
 /** The key `divert` routes on, or null for `otherwise`. */
@@ -117,111 +95,63 @@ export function routeKey(value: unknown): string | null {
   );
 }
 
-async function divert(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, edge: DivertEdge): Promise<RouteOutcome> {
+function divert(row: AdvanceableBranch, ctx: RouteContext, edge: DivertEdge): Move {
   const key = routeKey(JSON.parse(row.output ?? 'null'));
   const node = key !== null && Object.hasOwn(edge.to, key) ? edge.to[key] : edge.to.otherwise;
-  if (!node) return halt(tx, row, ctx, 'condition_unmatched', `no route for key ${JSON.stringify(key)} and no otherwise`);
-  return continueBranch(tx, row, ctx, node, 'divert', row.output ?? 'null');
+  if (!node) return { kind: 'halt', row, reason: 'condition_unmatched', detail: `no route for key ${JSON.stringify(key)} and no otherwise` };
+  return { kind: 'continue', row, step: newStep(row, ctx, row.branch_id, node, 'divert', row.output ?? 'null') };
 }
 
 function fanOutCap(ctx: RouteContext, klass: string): number {
   return settingFor(ctx.config.pipeline_advancer.steps.max_depth, -1, ctx.pipeline, klass);
 }
 
-async function divide(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, edge: DivideEdge): Promise<RouteOutcome> {
+function divide(row: AdvanceableBranch, ctx: RouteContext, edge: DivideEdge): Move {
   const cap = fanOutCap(ctx, row.klass);
   if (cap !== -1 && edge.to.length > cap) {
-    return halt(tx, row, ctx, 'max_fanout_exceeded', `divide into ${edge.to.length} branches exceeds pipeline_advancer.steps.max_depth ${cap}`);
+    return { kind: 'halt', row, reason: 'max_fanout_exceeded', detail: `divide into ${edge.to.length} branches exceeds pipeline_advancer.steps.max_depth ${cap}` };
   }
-  const inputs = edge.to.map(() => row.output ?? 'null');
-  return fanOut(tx, row, ctx, 'divide', edge.to, inputs);
+  return fanOut(row, ctx, 'divide', edge.to, edge.to.map(() => row.output ?? 'null'));
 }
 
-async function expand(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, edge: ExpandEdge): Promise<RouteOutcome> {
+function expand(row: AdvanceableBranch, ctx: RouteContext, edge: ExpandEdge): Move {
   const items: unknown = JSON.parse(row.output ?? 'null');
   if (!Array.isArray(items)) {
     const got = items === null ? 'null' : typeof items;
-    return halt(tx, row, ctx, 'transition_invalid', `expand needs an array from step ${row.klass}; it returned ${got}`);
+    return { kind: 'halt', row, reason: 'transition_invalid', detail: `expand needs an array from step ${row.klass}; it returned ${got}` };
   }
   const target = edge.to[0];
   const cap = fanOutCap(ctx, ctx.graph.edges[target]?.klass ?? target);
   if (cap !== -1 && items.length > cap) {
-    return halt(tx, row, ctx, 'max_fanout_exceeded', `expand of ${items.length} elements exceeds pipeline_advancer.steps.max_depth ${cap}`);
+    return { kind: 'halt', row, reason: 'max_fanout_exceeded', detail: `expand of ${items.length} elements exceeds pipeline_advancer.steps.max_depth ${cap}` };
   }
   if (items.length === 0) {
-    if (!edge.collapse_into) return finish(tx, row, ctx, row.step_id);
+    if (!edge.collapse_into) return { kind: 'finish', row, terminalStepId: row.step_id };
     // An empty cohort still fires its collapse, with [].
-    await markStepAdvanced(tx, row.step_id);
-    await completeBranch(tx, row.branch_id, null);
     const branch: NewBranch = { id: uuidv7(), runId: row.run_id, pipelineKlass: ctx.pipeline, parentBranchId: row.branch_id, frames: row.frames };
-    await insertBranches(tx, [branch]);
-    await enqueueSteps(tx, [newStep(row, ctx, branch.id, edge.collapse_into, 'collapse', '[]')]);
-    return { enqueued: 1 };
+    return { kind: 'fanOut', row, fanout: null, branches: [branch], steps: [newStep(row, ctx, branch.id, edge.collapse_into, 'collapse', '[]')] };
   }
-  return fanOut(tx, row, ctx, 'expand', items.map(() => target), items.map((item) => JSON.stringify(item)));
+  return fanOut(row, ctx, 'expand', items.map(() => target), items.map((item) => JSON.stringify(item)));
 }
 
-/** Completes the branch and starts one child branch per target, each inside a new fan-out frame. */
-async function fanOut(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, kind: 'divide' | 'expand', nodes: string[], inputs: string[]): Promise<RouteOutcome> {
-  const fanoutId = uuidv7();
+/** Opens a fan-out with one child branch per target, each inside a new fan-out frame. */
+function fanOut(row: AdvanceableBranch, ctx: RouteContext, kind: 'divide' | 'expand', nodes: string[], inputs: string[]): Move {
+  const fanout: NewFanout = { id: uuidv7(), runId: row.run_id, branchId: row.branch_id, kind, width: nodes.length, frames: row.frames };
   const branches: NewBranch[] = [];
   const steps: NewStep[] = [];
   nodes.forEach((node, i) => {
-    const frames: FanFrame[] = [...row.frames, { f: fanoutId, i }];
-    const branch: NewBranch = { id: uuidv7(), runId: row.run_id, pipelineKlass: ctx.pipeline, parentBranchId: row.branch_id, frames };
+    const branch: NewBranch = { id: uuidv7(), runId: row.run_id, pipelineKlass: ctx.pipeline, parentBranchId: row.branch_id, frames: [...row.frames, { f: fanout.id, i }] };
     branches.push(branch);
     steps.push(newStep(row, ctx, branch.id, node, kind, inputs[i]!));
   });
-  await markStepAdvanced(tx, row.step_id);
-  await completeBranch(tx, row.branch_id, null);
-  await insertFanout(tx, { id: fanoutId, runId: row.run_id, branchId: row.branch_id, kind, width: nodes.length, frames: row.frames });
-  await insertBranches(tx, branches);
-  await enqueueSteps(tx, steps);
-  return { enqueued: steps.length };
+  return { kind: 'fanOut', row, fanout, branches, steps };
 }
 
-/**
- * Brings this branch's output to the fan-in of its innermost fan-out. The arrival counter is
- * updated under the fan-out's row lock, so exactly one arriving member fires the fan-in; its
- * input lists every member's output by index.
- */
-async function fanIn(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext, edge: FanInEdge): Promise<RouteOutcome> {
+function fanIn(row: AdvanceableBranch, ctx: RouteContext, edge: FanInEdge): Move {
   const frame = row.frames.at(-1);
   if (!frame) throw new TransitionError(`${edge.type} at ${row.node} has no open fan-out to close`);
-  // Lock order is always run, then fan-out: resolution (run lock) may follow the arrival.
-  await lockRunForResolution(tx, row.run_id);
-  await markStepAdvanced(tx, row.step_id);
-  await completeBranch(tx, row.branch_id, null);
-  const arrival = await arrive(tx, { fanoutId: frame.f, index: frame.i, branchId: row.branch_id, stepId: row.step_id, output: row.output ?? 'null' });
-  if (FAULTS_ENABLED) await faultPoint('after_fan_in_arrival');
-  if (arrival.arrived < arrival.width) return { enqueued: 0, ...(await resolveIfDone(tx, row, ctx)) };
-  const input = await gatherArrivals(tx, frame.f);
-  const branch: NewBranch = { id: uuidv7(), runId: row.run_id, pipelineKlass: ctx.pipeline, parentBranchId: arrival.branch_id, frames: arrival.frames };
-  await insertBranches(tx, [branch]);
-  await enqueueSteps(tx, [newStep(row, ctx, branch.id, edge.to[0], edge.type, input)]);
-  await markFanoutFired(tx, frame.f, branch.id);
-  return { enqueued: 1 };
-}
-
-/**
- * Resolves the run once no branch is open: halted if any branch halted (and then enqueues the
- * on_halt step in the same transaction, so the handler runs after the commit, durably), else
- * completed. The run row lock serializes resolvers; the open-branch check reads after it.
- */
-async function resolveIfDone(tx: TxSql, row: AdvanceableBranch, ctx: RouteContext): Promise<Partial<RouteOutcome>> {
-  const run = await lockRunForResolution(tx, row.run_id);
-  if (!run || run.status !== 'in_progress') return {};
-  if (await runHasOpenBranch(tx, row.run_id)) return {};
-  const status = await resolveRun(tx, row.run_id);
-  if (status === 'completed') return { runResolved: status };
-  if (status !== 'halted') return {};
-  const handler = ctx.graph.metadata.on_halt?.klass;
-  if (!handler) return { runResolved: 'halted' };
-  const id = uuidv7();
-  const report = { pipelineId: row.pipeline_id, runId: row.run_id, pipeline: ctx.pipeline, reasons: await haltReasons(tx, row.run_id) };
-  await enqueueSteps(tx, [{
-    id, runId: row.run_id, branchId: null, pipelineKlass: ctx.pipeline, node: ON_HALT_NODE, klass: handler,
-    toTransition: 'on_halt', input: JSON.stringify(report), idempotencyKey: id,
-  }]);
-  return { runResolved: 'halted', enqueued: 1 };
+  const node = edge.to[0];
+  const target = ctx.graph.edges[node];
+  if (!target) throw new TransitionError(`node "${node}" is not in the run's definition`);
+  return { kind: 'fanIn', row, frame, target: { node, klass: target.klass, via: edge.type } };
 }

@@ -4,9 +4,10 @@ import { resolveConfig } from '../../src/config/config.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { lockAdvanceableBranches } from '../../src/db/queries/branches.js';
 import { claimExecutions, commitSuccesses } from '../../src/db/queries/executions.js';
-import { lockRunForResolution, resolveRun } from '../../src/db/queries/runs.js';
+import { lockRuns, resolveRuns } from '../../src/db/queries/runs.js';
 import { createLogger } from '../../src/log.js';
-import { Advancer, DefinitionCache } from '../../src/runtime/advancer.js';
+import { Advancer } from '../../src/runtime/advancer.js';
+import { DefinitionCache } from '../../src/runtime/definition-cache.js';
 import { Wakeups } from '../../src/runtime/wakeups.js';
 import { fakeProcess, testDatabase } from '../helpers/db.js';
 import { ChainPipeline } from '../fixtures/pipelines.js';
@@ -34,7 +35,7 @@ async function firstStepDone(input = 1) {
   const handle = await client.trigger(ChainPipeline, input);
   const [claim] = await claimExecutions(db.sql, 'ChainPipeline', 1, owner);
   assert.ok(claim);
-  await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: String(input * 2) }]);
+  await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: String(input * 2) }], owner);
   const { runId } = await handle.status();
   return { handle, runId, stepId: claim.step_id };
 }
@@ -140,9 +141,9 @@ describe('routing errors', () => {
 test('terminal run states are monotonic: resolving a completed or halted run changes nothing', async () => {
   const { runId } = await firstStepDone();
   await db.sql`update branches set status = 'completed' where run_id = ${runId}`;
-  assert.equal(await db.sql.begin(async (tx) => (await lockRunForResolution(tx, runId), resolveRun(tx, runId))), 'completed');
+  assert.deepEqual(await db.sql.begin(async (tx) => (await lockRuns(tx, [runId]), (await resolveRuns(tx, [runId])).map((r) => r.status))), ['completed']);
   await db.sql`update branches set status = 'halted', halt_reason = 'transition_invalid' where run_id = ${runId}`;
-  assert.equal(await db.sql.begin((tx) => resolveRun(tx, runId)), undefined);
+  assert.deepEqual(await db.sql.begin(async (tx) => (await lockRuns(tx, [runId]), [...(await resolveRuns(tx, [runId]))])), []);
   const [run] = await db.sql`select r.status, p.status as pipeline_status from runs r join pipelines p on p.id = r.pipeline_id where r.id = ${runId}`;
   assert.deepEqual({ ...run }, { status: 'completed', pipeline_status: 'completed' });
 });

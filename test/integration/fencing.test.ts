@@ -34,8 +34,8 @@ test('a zombie whose claim was taken over commits nothing', async () => {
   assert.equal(reaped, true);
   const before = await snapshot(claim.step_id);
 
-  const committed = await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: '"zombie"' }]);
-  assert.equal(committed.size, 0);
+  const committed = await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: '"zombie"' }], owner);
+  assert.equal(committed.committed.size, 0);
   const failed = await commitFailure(db.sql, {
     id: claim.id, token: claim.claim_token, outcome: 'failure', errorClass: 'Error', errorCode: null,
     errorMessage: 'late', errorStack: null, again: true, delayMs: 0,
@@ -49,8 +49,8 @@ test('a zombie whose claim was taken over commits nothing', async () => {
 
 test('a commit with a token that is not the current claim writes nothing', async () => {
   const claim = await claimOne();
-  const committed = await commitSuccesses(db.sql, [{ id: claim.id, token: uuidv7(), output: '1' }]);
-  assert.equal(committed.size, 0);
+  const committed = await commitSuccesses(db.sql, [{ id: claim.id, token: uuidv7(), output: '1' }], owner);
+  assert.equal(committed.committed.size, 0);
   const { step, executions } = await snapshot(claim.step_id);
   assert.equal(step!.status, 'in_progress');
   assert.equal(executions[0]!.completed_at, null);
@@ -58,11 +58,11 @@ test('a commit with a token that is not the current claim writes nothing', async
 
 test('a result is recorded once: committing the same claim twice changes nothing the second time', async () => {
   const claim = await claimOne();
-  const first = await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: '2' }]);
-  assert.deepEqual([...first], [claim.id]);
+  const first = await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: '2' }], owner);
+  assert.deepEqual([...first.committed], [claim.id]);
   const after1 = await snapshot(claim.step_id);
-  const second = await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: '3' }]);
-  assert.equal(second.size, 0);
+  const second = await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: '3' }], owner);
+  assert.equal(second.committed.size, 0);
   assert.deepEqual(await snapshot(claim.step_id), after1);
   assert.equal(after1.step!.status, 'advancing');
   assert.equal(after1.step!.output, '2');
@@ -74,8 +74,8 @@ test('a batch commit records the claims still held and skips the lost ones', asy
   const committed = await commitSuccesses(db.sql, [
     { id: held.id, token: held.claim_token, output: '10' },
     { id: lost.id, token: uuidv7(), output: '20' },
-  ]);
-  assert.deepEqual([...committed], [held.id]);
+  ], owner);
+  assert.deepEqual([...committed.committed], [held.id]);
   assert.equal((await snapshot(held.step_id)).step!.output, '10');
   assert.equal((await snapshot(lost.step_id)).step!.output, null);
 });

@@ -1,4 +1,4 @@
-import { rowsJson, type Queryable } from '../connect.js';
+import { idsJson, rowsJson, type Queryable } from '../connect.js';
 
 /** One open fan-out a branch is inside: fan-out id and the branch's index within it. */
 export interface FanFrame {
@@ -46,6 +46,10 @@ export interface AdvanceableBranch {
   step_status: 'advancing' | 'failed';
   output: string | null;
   idempotency_key: string;
+  /** Fingerprint of the run's frozen definition (definitions are cached by it). */
+  definition_sha1: string;
+  /** For a failed step: how its last execution ended (a crash or an error). */
+  last_outcome: 'failure' | 'crashed' | null;
 }
 
 /**
@@ -58,7 +62,10 @@ export interface AdvanceableBranch {
 export function lockAdvanceableBranches(sql: Queryable, pipeline: string, limit: number) {
   return sql<AdvanceableBranch[]>`
     select b.id as branch_id, b.run_id, r.pipeline_id, b.frames, b.advance_errors,
-           s.id as step_id, s.node, s.klass, s.status as step_status, s.output, s.idempotency_key
+           s.id as step_id, s.node, s.klass, s.status as step_status, s.output, s.idempotency_key, r.definition_sha1,
+           case when s.status = 'failed' then (
+             select e.outcome from executions e where e.step_id = s.id and e.outcome is not null order by e.id desc limit 1
+           ) end as last_outcome
     from steps s
     join branches b on b.id = s.branch_id
     join runs r on r.id = b.run_id
@@ -70,28 +77,31 @@ export function lockAdvanceableBranches(sql: Queryable, pipeline: string, limit:
     for update of b, s skip locked`;
 }
 
-/** Ends a branch successfully; `terminalStepId` is set when it ended at a terminal node. */
-export function completeBranch(sql: Queryable, branchId: string, terminalStepId: string | null) {
+/** Ends many branches successfully in one statement; `terminalStepId` is set for those that ended at a terminal node. */
+export function completeBranches(sql: Queryable, branches: { id: string; terminalStepId: string | null }[]) {
   return sql`
-    update branches set status = 'completed', completed_at = clock_timestamp(), last_advanced_at = clock_timestamp(),
-                        terminal_step_id = ${terminalStepId}, updated_at = clock_timestamp()
-    where id = ${branchId} and status = 'in_progress'`;
+    update branches b set status = 'completed', completed_at = clock_timestamp(), last_advanced_at = clock_timestamp(),
+                          terminal_step_id = t.terminal_step_id, updated_at = clock_timestamp()
+    from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({ id: b.id, terminal_step_id: b.terminalStepId })))})
+      as t(id uuid, terminal_step_id uuid)
+    where b.id = t.id and b.status = 'in_progress'`;
 }
 
-/** Halts a branch with a reason and a human-readable detail. */
-export function haltBranch(sql: Queryable, branchId: string, reason: HaltReason, detail: string) {
+/** Halts many branches in one statement, each with a reason and a human-readable detail. */
+export function haltBranches(sql: Queryable, branches: { id: string; reason: HaltReason; detail: string }[]) {
   return sql`
-    update branches set status = 'halted', halt_reason = ${reason}, halt_detail = ${detail},
-                        last_advanced_at = clock_timestamp(), updated_at = clock_timestamp()
-    where id = ${branchId} and status = 'in_progress'`;
+    update branches b set status = 'halted', halt_reason = t.reason, halt_detail = t.detail,
+                          last_advanced_at = clock_timestamp(), updated_at = clock_timestamp()
+    from jsonb_to_recordset(${rowsJson(sql, branches)}) as t(id uuid, reason text, detail text)
+    where b.id = t.id and b.status = 'in_progress'`;
 }
 
-/** After a successful chain-like move: the branch's advancer error budget starts afresh. */
-export function resetAdvanceErrors(sql: Queryable, branchId: string) {
+/** After a successful chain-like move: these branches' advancer error budgets start afresh. */
+export function resetAdvanceErrors(sql: Queryable, branchIds: string[]) {
   return sql`
     update branches set advance_errors = 0, advance_after = '-infinity', last_advanced_at = clock_timestamp(),
                         updated_at = clock_timestamp()
-    where id = ${branchId}`;
+    where id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, branchIds)}))`;
 }
 
 /** Records a failed advancement and when the branch may be tried again (database clock). */
@@ -101,12 +111,6 @@ export function deferAdvance(sql: Queryable, branchId: string, delayMs: number, 
                         advance_after = clock_timestamp() + make_interval(secs => ${delayMs / 1000}),
                         halt_detail = ${detail}, updated_at = clock_timestamp()
     where id = ${branchId} and status = 'in_progress'`;
-}
-
-/** Whether any branch of the run is still open (read after the run lock; uses `branches_open_by_run`). */
-export async function runHasOpenBranch(sql: Queryable, runId: string): Promise<boolean> {
-  const [row] = await sql`select exists (select 1 from branches where run_id = ${runId} and status = 'in_progress') as open`;
-  return Boolean(row?.open);
 }
 
 /** Halt reasons of a run's halted branches, oldest first (the on_halt handler's input). */

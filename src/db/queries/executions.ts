@@ -13,6 +13,10 @@ export interface ClaimedExecution {
   node: string;
   input: string;
   idempotency_key: string;
+  /** null only for the on_halt step. */
+  branch_id: string | null;
+  /** Fingerprint of the run's frozen definition. */
+  definition_sha1: string;
 }
 
 /**
@@ -41,7 +45,7 @@ export function claimExecutions(sql: Queryable, pipeline: string, limit: number,
     where e.id = ready.id and e.claimed_at is null and e.pipeline_klass = ${pipeline}
       and s.id = e.step_id and r.id = s.run_id
     returning e.id::text as id, e.claim_token, e.retry_count, e.crash_count, s.id as step_id, s.run_id,
-              r.pipeline_id, s.klass, s.node, s.input, s.idempotency_key`;
+              r.pipeline_id, s.klass, s.node, s.input, s.idempotency_key, s.branch_id, r.definition_sha1`;
 }
 
 /** A successful result to record: the claim it belongs to and the output JSON text. */
@@ -49,34 +53,73 @@ export interface Success {
   id: string;
   token: string;
   output: string;
+  /**
+   * The step that follows on the same branch (a chain or converge edge), created in the same
+   * statement and claimed by the committing process, so a chain needs no advancer pass and no
+   * re-claim. Its input is `output`.
+   */
+  next?: { id: string; node: string; klass: string; via: 'chain' | 'converge' };
+}
+
+/** What {@link commitSuccesses} recorded: committed claim ids, and the claims of continued steps by step id. */
+export interface CommittedSuccesses {
+  committed: Set<string>;
+  continued: Map<string, { id: string; claim_token: string }>;
 }
 
 /**
  * Records many successes in one statement, each fenced by its claim token: a claim that is no
- * longer ours (reaped, already committed) writes nothing. Returns the ids that were recorded;
- * the rest were lost claims.
+ * longer ours (reaped, already committed) writes nothing, and neither does its continuation.
+ * A success with `next` completes its step and creates the next step together with its first
+ * execution, claimed by `processId`; without `next` (or when the process row is gone, so no
+ * claim may be owned by it) the step waits for the advancer as `advancing`.
+ *
+ * The process row is KEY SHARE-locked as in {@link claimExecutions}: the continuation's claim and
+ * the reaping of its owner serialize. Continued steps need no branch update: a branch whose step
+ * is running has `advance_errors = 0` (every move that leaves it running resets it).
  */
-export async function commitSuccesses(sql: Queryable, results: Success[]): Promise<Set<string>> {
-  const rows = await sql`
+export async function commitSuccesses(sql: Queryable, results: Success[], processId: string): Promise<CommittedSuccesses> {
+  const rows = await sql<{ kind: 'done' | 'claimed'; id: string; step_id: string | null; claim_token: string | null }[]>`
     with input as (
-      select * from jsonb_to_recordset(${rowsJson(sql, results)}) as t(id bigint, token uuid, output text)
+      select * from jsonb_to_recordset(${rowsJson(sql, results.map((r) => ({
+        id: r.id, token: r.token, output: r.output, next_id: r.next?.id ?? null, next_node: r.next?.node ?? null,
+        next_klass: r.next?.klass ?? null, next_via: r.next?.via ?? null,
+      })))}) as t(id bigint, token uuid, output text, next_id uuid, next_node text, next_klass text, next_via text)
+    ), owner as (
+      select id from processes where id = ${processId} for key share
     ), done as (
       update executions e set completed_at = clock_timestamp(), outcome = 'success'
       from input
       where e.id = input.id and e.claim_token = input.token and e.completed_at is null
-      returning e.id, e.step_id, input.output
+      returning e.id, e.step_id, input.output, input.next_id, input.next_node, input.next_klass, input.next_via
     ), moved as (
       update steps s
-      set status = case when s.branch_id is null then 'completed' else 'advancing' end,
+      set status = case when s.branch_id is null or (done.next_id is not null and exists (select 1 from owner)) then 'completed' else 'advancing' end,
           output = done.output, finished_at = clock_timestamp(),
-          completed_at = case when s.branch_id is null then clock_timestamp() end,
+          completed_at = case when s.branch_id is null or (done.next_id is not null and exists (select 1 from owner)) then clock_timestamp() end,
           updated_at = clock_timestamp()
       from done
       where s.id = done.step_id and s.status = 'in_progress'
-      returning s.id
+      returning s.run_id, s.branch_id, s.pipeline_klass, s.status, done.output, done.next_id, done.next_node, done.next_klass, done.next_via
+    ), created as (
+      insert into steps (id, run_id, branch_id, pipeline_klass, node, klass, to_transition, status, input, idempotency_key, started_at)
+      select next_id, run_id, branch_id, pipeline_klass, next_node, next_klass, next_via, 'in_progress', output, next_id, clock_timestamp()
+      from moved where next_id is not null and branch_id is not null and status = 'completed'
+      returning id, pipeline_klass
+    ), claimed as (
+      insert into executions (step_id, pipeline_klass, run_at, claimed_at, claim_token, process_id)
+      select id, pipeline_klass, clock_timestamp(), clock_timestamp(), gen_random_uuid(), ${processId} from created
+      returning id, step_id, claim_token
     )
-    select done.id::text as id from done`;
-  return new Set(rows.map((r) => r.id as string));
+    select 'done' as kind, id::text as id, null::uuid as step_id, null::uuid as claim_token from done
+    union all
+    select 'claimed', id::text, step_id, claim_token from claimed`;
+  const out: CommittedSuccesses = { committed: new Set(), continued: new Map() };
+  for (const row of rows) {
+    if (row.kind === 'done') out.committed.add(row.id);
+    else out.continued.set(row.step_id!, { id: row.id, claim_token: row.claim_token! });
+  }
+  return out;
 }
 
 /** A failed or crashed execution to record, and what comes next for its step. */

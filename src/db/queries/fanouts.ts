@@ -1,18 +1,37 @@
-import { rowsJson, type Queryable } from '../connect.js';
+import { idsJson, rowsJson, type Queryable } from '../connect.js';
 import type { FanFrame } from './branches.js';
 
-/** Opens a divide or expand whose members will arrive at a combine or collapse. */
-export function insertFanout(
-  sql: Queryable,
-  fanout: { id: string; runId: string; branchId: string; kind: 'divide' | 'expand'; width: number; frames: FanFrame[] },
-) {
-  return sql`
-    insert into fanouts (id, run_id, branch_id, kind, width, frames)
-    values (${fanout.id}, ${fanout.runId}, ${fanout.branchId}, ${fanout.kind}, ${fanout.width}, ${sql.json(fanout.frames as never)})`;
+/** A divide or expand to open, whose members will arrive at a combine or collapse. */
+export interface NewFanout {
+  id: string;
+  runId: string;
+  branchId: string;
+  kind: 'divide' | 'expand';
+  width: number;
+  frames: FanFrame[];
 }
 
-/** The counter after an arrival: the arrival that makes `arrived = width` fires the fan-in. */
-export interface Arrival {
+/** Opens many fan-outs in one statement. */
+export function insertFanouts(sql: Queryable, fanouts: NewFanout[]) {
+  return sql`
+    insert into fanouts (id, run_id, branch_id, kind, width, frames)
+    select id, run_id, branch_id, kind, width, frames
+    from jsonb_to_recordset(${rowsJson(sql, fanouts.map((f) => ({ id: f.id, run_id: f.runId, branch_id: f.branchId, kind: f.kind, width: f.width, frames: f.frames })))})
+      as t(id uuid, run_id uuid, branch_id uuid, kind text, width int, frames jsonb)`;
+}
+
+/** One member's output brought to its fan-in, at its position (declaration or element index). */
+export interface NewArrival {
+  fanoutId: string;
+  index: number;
+  branchId: string;
+  stepId: string;
+  output: string;
+}
+
+/** A fan-out's counter after a batch of arrivals: the batch that makes `arrived = width` fires the fan-in. */
+export interface ArrivalCount {
+  id: string;
   arrived: number;
   width: number;
   frames: FanFrame[];
@@ -20,36 +39,43 @@ export interface Arrival {
 }
 
 /**
- * Records one member's output at its index and counts it. The counter UPDATE takes the fan-out
- * row lock, so concurrent arrivals serialize and exactly one of them sees the full count. The
- * primary key (fanout, index) refuses a second arrival of the same member.
+ * Records many members' outputs and counts them per fan-out, in one statement. The counter
+ * UPDATE takes each fan-out's row lock, so concurrent arrivals serialize and exactly one
+ * transaction sees the full count. The primary key (fanout, index) refuses a second arrival of
+ * the same member. Callers hold the runs' locks first (run, then fan-out), so batches that touch
+ * several fan-outs cannot deadlock.
  */
-export async function arrive(
-  sql: Queryable,
-  arrival: { fanoutId: string; index: number; branchId: string; stepId: string; output: string },
-): Promise<Arrival> {
-  const [row] = await sql<Arrival[]>`
-    with recorded as (
+export function arrive(sql: Queryable, arrivals: NewArrival[]) {
+  return sql<ArrivalCount[]>`
+    with input as (
+      select * from jsonb_to_recordset(${rowsJson(sql, arrivals.map((a) => ({ fanout_id: a.fanoutId, idx: a.index, branch_id: a.branchId, step_id: a.stepId, output: a.output })))})
+        as t(fanout_id uuid, idx int, branch_id uuid, step_id uuid, output text)
+    ), recorded as (
       insert into arrivals (fanout_id, idx, branch_id, step_id, output)
-      values (${arrival.fanoutId}, ${arrival.index}, ${arrival.branchId}, ${arrival.stepId}, ${arrival.output})
+      select fanout_id, idx, branch_id, step_id, output from input
+    ), counted as (
+      select fanout_id, count(*)::int as n from input group by fanout_id
     )
-    update fanouts set arrived = arrived + 1 where id = ${arrival.fanoutId}
-    returning arrived, width, frames, branch_id`;
-  if (!row) throw new Error(`fan-out ${arrival.fanoutId} does not exist`);
-  return row;
+    update fanouts f set arrived = f.arrived + counted.n
+    from counted where f.id = counted.fanout_id
+    returning f.id, f.arrived, f.width, f.frames, f.branch_id`;
 }
 
-/** The members' outputs as one JSON array text, in index order (declaration or element order). */
-export async function gatherArrivals(sql: Queryable, fanoutId: string): Promise<string> {
-  const [row] = await sql`
-    select coalesce('[' || string_agg(output, ',' order by idx) || ']', '[]') as input
-    from arrivals where fanout_id = ${fanoutId}`;
-  return row!.input as string;
+/** Each fan-out's member outputs as one JSON array text, in index order (declaration or element order). */
+export async function gatherArrivals(sql: Queryable, fanoutIds: string[]): Promise<Map<string, string>> {
+  const rows = await sql<{ fanout_id: string; input: string }[]>`
+    select fanout_id, '[' || string_agg(output, ',' order by idx) || ']' as input
+    from arrivals where fanout_id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, fanoutIds)}))
+    group by fanout_id`;
+  return new Map(rows.map((r) => [r.fanout_id, r.input]));
 }
 
-/** Remembers which branch the fan-in created (for status pages). */
-export function markFanoutFired(sql: Queryable, fanoutId: string, branchId: string) {
-  return sql`update fanouts set fired_branch_id = ${branchId} where id = ${fanoutId}`;
+/** Remembers which branch each fan-in created (for status pages). */
+export function markFanoutsFired(sql: Queryable, fired: { fanoutId: string; branchId: string }[]) {
+  return sql`
+    update fanouts f set fired_branch_id = t.branch_id
+    from jsonb_to_recordset(${rowsJson(sql, fired.map((x) => ({ id: x.fanoutId, branch_id: x.branchId })))}) as t(id uuid, branch_id uuid)
+    where f.id = t.id`;
 }
 
 /** A fan-out with its arrivals, as revive reads and copies it. */

@@ -1,5 +1,5 @@
 import type { DefinitionGraph } from '../../definition/graph.js';
-import type { Queryable } from '../connect.js';
+import { idsJson, type Queryable } from '../connect.js';
 import type { PipelineStatus } from './pipelines.js';
 
 export interface RunRow {
@@ -38,44 +38,52 @@ export async function latestRun(sql: Queryable, pipelineId: string): Promise<Run
 }
 
 /**
- * Locks the run row for terminal resolution. NO KEY UPDATE: rows inserted by concurrent
- * transitions take KEY SHARE on the run through their foreign keys, which this does not block.
- * The open-branch check must be a separate statement so it reads after the lock is granted.
+ * Locks run rows for terminal resolution and fan-in arrivals, in id order so that advancers
+ * locking overlapping sets cannot deadlock (the sort runs below the row locking). NO KEY UPDATE:
+ * rows inserted by concurrent transitions take KEY SHARE on the run through their foreign keys,
+ * which this does not block. What is read after the lock must be read by a later statement.
  */
-export async function lockRunForResolution(sql: Queryable, runId: string): Promise<{ status: PipelineStatus } | undefined> {
-  const [row] = await sql<{ status: PipelineStatus }[]>`select status from runs where id = ${runId} for no key update`;
-  return row;
+export function lockRuns(sql: Queryable, runIds: string[]) {
+  return sql`
+    select id from runs where id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, runIds)}))
+    order by id for no key update`;
 }
 
 /**
- * Resolves an in-progress run whose branches are all terminal: halted if any branch halted,
- * else completed with the output of its terminal step(s). Updates the pipeline in the same statement.
- * Returns the new status, or undefined when the run was already terminal.
+ * Resolves each given in-progress run that has no open branch left: halted if any branch halted,
+ * else completed with the output of its terminal step(s). Updates the pipelines in the same
+ * statement. Call with the runs locked ({@link lockRuns}), so the open-branch check reads after
+ * every concurrent move of those runs. Returns the runs resolved here and their new status.
  */
-export async function resolveRun(sql: Queryable, runId: string): Promise<PipelineStatus | undefined> {
-  const [row] = await sql<{ status: PipelineStatus }[]>`
-    with verdict as (
-      select exists (select 1 from branches where run_id = ${runId} and status = 'halted') as halted
+export async function resolveRuns(sql: Queryable, runIds: string[]): Promise<{ id: string; status: PipelineStatus }[]> {
+  return sql<{ id: string; status: PipelineStatus }[]>`
+    with target as (
+      select r.id, exists (select 1 from branches b where b.run_id = r.id and b.status = 'halted') as halted
+      from runs r
+      where r.id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, runIds)}))
+        and r.status = 'in_progress'
+        and not exists (select 1 from branches b where b.run_id = r.id and b.status = 'in_progress')
     ), final as (
-      select case when count(*) = 1 then min(s.output)
+      select b.run_id,
+             case when count(*) = 1 then min(s.output)
                   else '[' || string_agg(s.output, ',' order by b.started_at, b.id) || ']' end as output
       from branches b join steps s on s.id = b.terminal_step_id
-      where b.run_id = ${runId}
+      where b.run_id in (select id from target where not halted)
+      group by b.run_id
     ), resolved as (
       update runs set
-        status = case when verdict.halted then 'halted' else 'completed' end,
-        output = case when verdict.halted then null else (select output from final) end,
-        completed_at = case when verdict.halted then null else clock_timestamp() end,
-        halted_at = case when verdict.halted then clock_timestamp() end,
+        status = case when target.halted then 'halted' else 'completed' end,
+        output = case when target.halted then null else final.output end,
+        completed_at = case when target.halted then null else clock_timestamp() end,
+        halted_at = case when target.halted then clock_timestamp() end,
         updated_at = clock_timestamp()
-      from verdict
-      where runs.id = ${runId} and runs.status = 'in_progress'
-      returning runs.status, runs.pipeline_id
+      from target left join final on final.run_id = target.id
+      where runs.id = target.id and runs.status = 'in_progress'
+      returning runs.id, runs.status, runs.pipeline_id
     )
     update pipelines set status = resolved.status, updated_at = clock_timestamp()
     from resolved where pipelines.id = resolved.pipeline_id
-    returning resolved.status`;
-  return row?.status;
+    returning resolved.id, resolved.status`;
 }
 
 /** A new in-progress run of a pipeline that reuses a previous run's frozen definition (revive). */

@@ -1,5 +1,5 @@
 import type { ToTransition } from '../../definition/graph.js';
-import { rowsJson, type Queryable } from '../connect.js';
+import { idsJson, rowsJson, type Queryable } from '../connect.js';
 
 export type StepStatus = 'in_progress' | 'advancing' | 'failed' | 'completed';
 
@@ -43,12 +43,12 @@ export function enqueueSteps(sql: Queryable, steps: NewStep[]) {
     select id, pipeline_klass, clock_timestamp() from created`;
 }
 
-/** Marks the step the advancer moved a branch off. A failed step keeps `failed` but leaves the queue. */
-export function markStepAdvanced(sql: Queryable, stepId: string) {
+/** Marks the steps the advancer moved branches off. A failed step keeps `failed` but leaves the queue. */
+export function markStepsAdvanced(sql: Queryable, stepIds: string[]) {
   return sql`
     update steps set status = case when status = 'advancing' then 'completed' else status end,
                      completed_at = clock_timestamp(), updated_at = clock_timestamp()
-    where id = ${stepId} and completed_at is null`;
+    where id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, stepIds)})) and completed_at is null`;
 }
 
 export interface StepRow {
