@@ -4,6 +4,7 @@ import { uuidv7 } from '../db/ids.js';
 import { insertBranches } from '../db/queries/branches.js';
 import { findPipeline, insertPipeline } from '../db/queries/pipelines.js';
 import { insertRun, latestRun } from '../db/queries/runs.js';
+import { jobsChannel, notifyWakeup } from '../db/notify.js';
 import { enqueueSteps } from '../db/queries/steps.js';
 import { encodeJson } from '../definition/json.js';
 import type { PipelineHandle, PipelineStatusReport, WaitOptions } from './handle.js';
@@ -50,7 +51,8 @@ export class DuctworkClient {
 
   /**
    * Triggers `pipeline` with `input`: one transaction creates the pipeline, its run, its first
-   * branch, the first step and its job. Durable once the promise resolves.
+   * branch, the first step and its job, and wakes the job workers of the pipeline (NOTIFY).
+   * Durable once the promise resolves.
    */
   async trigger<In, Out>(pipeline: PipelineClass<In, Out>, input: NoInfer<In>): Promise<PipelineHandle<Out>> {
     const definition = definitionOf(pipeline);
@@ -74,6 +76,7 @@ export class DuctworkClient {
         id: stepId, runId, branchId, pipelineKlass: name, node: startNode, klass: definition.graph.edges[startNode]!.klass,
         toTransition: 'start', input: encoded.text, idempotencyKey: stepId,
       }]),
+      notifyWakeup(tx, this.schema, jobsChannel(name)),
     ]);
     return this.handle<Out>(pipelineId, name);
   }
@@ -85,7 +88,7 @@ export class DuctworkClient {
    */
   async revive<Out = unknown>(id: string, options: ReviveOptions = {}): Promise<PipelineHandle<Out>> {
     assertPipelineId(id);
-    await revivePipeline(this.sql, id, options);
+    await revivePipeline(this.sql, this.schema, id, options);
     return this.handle<Out>(id);
   }
 

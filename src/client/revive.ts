@@ -1,5 +1,6 @@
 import type { Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
+import { advanceChannel, jobsChannel, notifyWakeup } from '../db/notify.js';
 import { branchesOfRun, copyBranches, type FanFrame } from '../db/queries/branches.js';
 import { arrivalsOfRun, copyFanouts, fanoutsOfRun } from '../db/queries/fanouts.js';
 import { lockPipeline, setPipelineStatus } from '../db/queries/pipelines.js';
@@ -22,7 +23,7 @@ export interface ReviveOptions {
  * key; a branch halted while routing gets its step back to be routed again. The halted run is
  * left as it was. Returns the new run's id.
  */
-export async function revivePipeline(sql: Sql, pipelineId: string, options: ReviveOptions = {}): Promise<string> {
+export async function revivePipeline(sql: Sql, schema: string, pipelineId: string, options: ReviveOptions = {}): Promise<string> {
   return sql.begin(async (tx) => {
     const pipeline = await lockPipeline(tx, pipelineId);
     if (!pipeline) throw new ClientError('pipeline_not_found', `No pipeline with id ${pipelineId}.`, { details: { id: pipelineId } });
@@ -96,6 +97,8 @@ export async function revivePipeline(sql: Sql, pipelineId: string, options: Revi
     );
     if (options.duplicateContext !== false) await copyTuples(tx, previous.id, runId);
     await setPipelineStatus(tx, pipelineId, 'in_progress');
+    // Re-run steps wait for a job worker; a re-routed step waits for an advancer.
+    await notifyWakeup(tx, schema, rerun.length > 0 ? jobsChannel(pipeline.klass) : advanceChannel(pipeline.klass));
     return runId;
   });
 }

@@ -1,6 +1,7 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
 import { noteDatabaseError, withDeadline, type Sql, type TxSql } from '../db/connect.js';
 import { deferAdvance, lockAdvanceableBranches, type AdvanceableBranch } from '../db/queries/branches.js';
+import { notifyWakeup } from '../db/notify.js';
 import type { DefinitionGraph } from '../definition/graph.js';
 import type { Logger } from '../log.js';
 import { advanceRetryDelayMs, jitteredPollMs, outageDelayMs, sleep } from './backoff.js';
@@ -19,6 +20,8 @@ export interface AdvancerDeps {
   log: Logger;
   wakeups: Wakeups;
   definitions: DefinitionCache;
+  /** No job worker of this pipeline runs in this process (role `advancer`): wake them by NOTIFY. */
+  workersElsewhere: boolean;
 }
 
 /**
@@ -120,6 +123,8 @@ export class Advancer {
         enqueued += this.#report(await applyMoves(tx, moves, pipeline, graphOf));
       }
       if (FAULTS_ENABLED) await faultPoint('after_branch_advancement');
+      // Delivered at commit, so a worker elsewhere cannot look before the steps are visible.
+      if (enqueued > 0 && this.#deps.workersElsewhere) await notifyWakeup(tx, config.database.schema, jobsChannel(pipeline));
       return rows.length;
     });
     const count = await withDeadline(transaction, config.database.call_timeout * 1000, 'an advancing transaction');

@@ -15,6 +15,7 @@ import { DefinitionCache } from './definition-cache.js';
 import { loadAppModule, selectPipelines } from './app-module.js';
 import { runHook, type HookInfo, type LifecycleHooks } from './hooks.js';
 import { JobWorker } from './job-worker.js';
+import { WakeupListener } from './listener.js';
 import { ProcessLiveness } from './liveness.js';
 import { crashDecision } from './budgets.js';
 import { Reaper } from './reaper.js';
@@ -46,6 +47,7 @@ export class Engine {
   #pipelines: string[] = [];
   #liveness: ProcessLiveness | undefined;
   #reaper: Reaper | undefined;
+  #listener: WakeupListener | undefined;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #stopped: Promise<void> | undefined;
 
@@ -116,7 +118,8 @@ export class Engine {
       });
       for (const p of pipelines) {
         this.#jobWorkers.push(
-          new JobWorker({ sql, pool: this.#pool, pipeline: p.name, config, processId: this.processId, log: log.child(`job_worker.${p.name}`), wakeups, definitions }),
+          new JobWorker({ sql, pool: this.#pool, pipeline: p.name, config, processId: this.processId, log: log.child(`job_worker.${p.name}`), wakeups, definitions,
+            advancersElsewhere: config.role === 'worker' }),
         );
       }
     }
@@ -124,11 +127,16 @@ export class Engine {
       for (const p of pipelines) {
         const count = settingFor(config.pipeline_advancer.count, 3, p.name);
         for (let i = 0; i < count; i++) {
-          this.#advancers.push(new Advancer({ sql, pipeline: p.name, index: i, config, log: log.child(`pipeline_advancer.${p.name}.${i}`), wakeups, definitions }));
+          this.#advancers.push(new Advancer({
+            sql, pipeline: p.name, index: i, config, log: log.child(`pipeline_advancer.${p.name}.${i}`), wakeups, definitions,
+            workersElsewhere: config.role === 'advancer',
+          }));
         }
       }
     }
     this.#reaper = new Reaper({ sql, config, liveness, log: log.child('reaper'), wakeups });
+    this.#listener = new WakeupListener({ sql, schema: config.database.schema, pipelines: this.#pipelines, wakeups, log: log.child('listener') });
+    await this.#listener.start();
     for (const worker of this.#jobWorkers) worker.start();
     for (const advancer of this.#advancers) advancer.start();
     this.#reaper.start();
@@ -175,6 +183,7 @@ export class Engine {
     await withTimeout(Promise.all(this.#advancers.map((a) => a.stop())), config.pipeline_advancer.shutdown_timeout * 1000);
     for (const a of this.#advancers) await this.#hook('onAdvancerStop', { name: a.name, role: 'pipeline_advancer', pipeline: a.pipeline });
     await this.#reaper?.stop();
+    await this.#listener?.stop();
     if (this.#sql) await this.#abandonLeftoverClaims(this.#sql);
     await this.#liveness?.stop();
     if (this.#sql) {

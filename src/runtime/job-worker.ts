@@ -1,6 +1,7 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
 import { isTransientDbError, noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
+import { notifyWakeup } from '../db/notify.js';
 import { claimExecutions, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedExecution, type Success } from '../db/queries/executions.js';
 import { serializeError, type SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -22,6 +23,8 @@ export interface JobWorkerDeps {
   log: Logger;
   wakeups: Wakeups;
   definitions: DefinitionCache;
+  /** No advancer of this pipeline runs in this process (role `worker`): wake them by NOTIFY. */
+  advancersElsewhere: boolean;
 }
 
 const MAX_MESSAGE = 2000;
@@ -236,7 +239,7 @@ export class JobWorker {
         if (recorded?.committed.has(claim.id) && claim.branch_id !== null) toAdvance++;
         this.#release(claim.id);
       }
-      if (toAdvance > 0) wakeups.signal(advanceChannel(pipeline));
+      if (toAdvance > 0) this.#wakeAdvancers();
     }
     this.#flushes--;
   }
@@ -282,7 +285,7 @@ export class JobWorker {
       }),
     );
     if (fenced === false) log.debug('Claim no longer held; failure not recorded', fields);
-    if (fenced && !again) wakeups.signal(advanceChannel(pipeline));
+    if (fenced && !again) this.#wakeAdvancers();
     if (fenced && again && delayMs === 0) wakeups.signal(jobsChannel(pipeline));
     this.#release(claim.id);
   }
@@ -306,6 +309,15 @@ export class JobWorker {
         await sleep(outageDelayMs(attempt));
       }
     }
+  }
+
+  /** Finished steps wait for an advancer: wake this process's, or other processes' by NOTIFY. */
+  #wakeAdvancers(): void {
+    const { sql, config, pipeline, wakeups, advancersElsewhere, log } = this.#deps;
+    if (!advancersElsewhere) return wakeups.signal(advanceChannel(pipeline));
+    notifyWakeup(sql, config.database.schema, advanceChannel(pipeline)).catch((error: unknown) =>
+      log.debug('Could not notify advancers; they will poll', { error: (error as Error).message }),
+    );
   }
 
   #call<T>(work: Promise<T>, what: string): Promise<T> {

@@ -2,6 +2,7 @@ import type { DuctworkConfig } from '../config/config.js';
 import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
 import { crashClaims, openClaimsOf, orphanedClaims, type OpenClaim } from '../db/queries/executions.js';
 import { deleteProcess, lockDeadProcess, reapCandidates, type ReapCandidate } from '../db/queries/processes.js';
+import { notifyWakeup } from '../db/notify.js';
 import type { Logger } from '../log.js';
 import { jitteredPollMs, sleep } from './backoff.js';
 import { crashDecision } from './budgets.js';
@@ -105,7 +106,11 @@ export class Reaper {
     return outcome.ended.length;
   }
 
+  /** Re-enqueued steps may belong to pipelines other processes run: wake them too (NOTIFY). */
   #wakeFor(claims: OpenClaim[]): void {
-    for (const pipeline of new Set(claims.map((c) => c.pipeline_klass))) this.#wakeups.signal(jobsChannel(pipeline));
+    for (const pipeline of new Set(claims.map((c) => c.pipeline_klass))) {
+      this.#wakeups.signal(jobsChannel(pipeline));
+      notifyWakeup(this.#sql, this.#config.database.schema, jobsChannel(pipeline)).catch(() => {});
+    }
   }
 }

@@ -39,7 +39,4 @@ export class Wakeups {
   }
 }
 
-/** Channel the job worker of `pipeline` waits on. */
-export const jobsChannel = (pipeline: string) => `jobs:${pipeline}`;
-/** Channel the advancers of `pipeline` wait on. */
-export const advanceChannel = (pipeline: string) => `advance:${pipeline}`;
+export { advanceChannel, jobsChannel } from '../db/notify.js';

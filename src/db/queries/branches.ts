@@ -1,4 +1,4 @@
-import { idsJson, rowsJson, type Queryable } from '../connect.js';
+import { idList, rowsJson, type Queryable } from '../connect.js';
 
 /** One open fan-out a branch is inside: fan-out id and the branch's index within it. */
 export interface FanFrame {
@@ -84,7 +84,7 @@ export function completeBranches(sql: Queryable, branches: { id: string; termina
                           terminal_step_id = t.terminal_step_id, updated_at = clock_timestamp()
     from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({ id: b.id, terminal_step_id: b.terminalStepId })))})
       as t(id uuid, terminal_step_id uuid)
-    where b.id = t.id and b.status = 'in_progress'`;
+    where b.id = t.id and b.id = any(${idList(branches.map((b) => b.id))}::uuid[]) and b.status = 'in_progress'`;
 }
 
 /** Halts many branches in one statement, each with a reason and a human-readable detail. */
@@ -93,7 +93,7 @@ export function haltBranches(sql: Queryable, branches: { id: string; reason: Hal
     update branches b set status = 'halted', halt_reason = t.reason, halt_detail = t.detail,
                           last_advanced_at = clock_timestamp(), updated_at = clock_timestamp()
     from jsonb_to_recordset(${rowsJson(sql, branches)}) as t(id uuid, reason text, detail text)
-    where b.id = t.id and b.status = 'in_progress'`;
+    where b.id = t.id and b.id = any(${idList(branches.map((b) => b.id))}::uuid[]) and b.status = 'in_progress'`;
 }
 
 /** After a successful chain-like move: these branches' advancer error budgets start afresh. */
@@ -101,7 +101,7 @@ export function resetAdvanceErrors(sql: Queryable, branchIds: string[]) {
   return sql`
     update branches set advance_errors = 0, advance_after = '-infinity', last_advanced_at = clock_timestamp(),
                         updated_at = clock_timestamp()
-    where id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, branchIds)}))`;
+    where id = any(${idList(branchIds)}::uuid[])`;
 }
 
 /** Records a failed advancement and when the branch may be tried again (database clock). */

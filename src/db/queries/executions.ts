@@ -1,4 +1,4 @@
-import { rowsJson, type Queryable } from '../connect.js';
+import { idList, rowsJson, type Queryable } from '../connect.js';
 
 /** A job claimed by this process: everything a worker thread needs to run the step. */
 export interface ClaimedExecution {
@@ -90,7 +90,8 @@ export async function commitSuccesses(sql: Queryable, results: Success[], proces
     ), done as (
       update executions e set completed_at = clock_timestamp(), outcome = 'success'
       from input
-      where e.id = input.id and e.claim_token = input.token and e.completed_at is null
+      where e.id = input.id and e.id = any(${idList(results.map((r) => r.id))}::bigint[])
+        and e.claim_token = input.token and e.completed_at is null
       returning e.id, e.step_id, input.output, input.next_id, input.next_node, input.next_klass, input.next_via
     ), moved as (
       update steps s
@@ -249,7 +250,8 @@ export async function crashClaims(sql: Queryable, crashes: Crash[], errorClass: 
       update executions e set completed_at = clock_timestamp(), outcome = 'crashed',
                               error_class = ${errorClass}, error_message = ${errorMessage}
       from input
-      where e.id = input.id and e.claim_token = input.token and e.completed_at is null
+      where e.id = input.id and e.id = any(${idList(crashes.map((c) => c.id))}::bigint[])
+        and e.claim_token = input.token and e.completed_at is null
       returning e.id, e.step_id, e.pipeline_klass, e.retry_count, e.crash_count, input.again, input.delay_s
     ), again as (
       insert into executions (step_id, pipeline_klass, run_at, retry_count, crash_count)

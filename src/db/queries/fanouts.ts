@@ -1,4 +1,4 @@
-import { idsJson, rowsJson, type Queryable } from '../connect.js';
+import { idList, rowsJson, type Queryable } from '../connect.js';
 import type { FanFrame } from './branches.js';
 
 /** A divide or expand to open, whose members will arrive at a combine or collapse. */
@@ -57,7 +57,7 @@ export function arrive(sql: Queryable, arrivals: NewArrival[]) {
       select fanout_id, count(*)::int as n from input group by fanout_id
     )
     update fanouts f set arrived = f.arrived + counted.n
-    from counted where f.id = counted.fanout_id
+    from counted where f.id = counted.fanout_id and f.id = any(${idList(unique(arrivals.map((a) => a.fanoutId)))}::uuid[])
     returning f.id, f.arrived, f.width, f.frames, f.branch_id`;
 }
 
@@ -65,7 +65,7 @@ export function arrive(sql: Queryable, arrivals: NewArrival[]) {
 export async function gatherArrivals(sql: Queryable, fanoutIds: string[]): Promise<Map<string, string>> {
   const rows = await sql<{ fanout_id: string; input: string }[]>`
     select fanout_id, '[' || string_agg(output, ',' order by idx) || ']' as input
-    from arrivals where fanout_id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, fanoutIds)}))
+    from arrivals where fanout_id = any(${idList(fanoutIds)}::uuid[])
     group by fanout_id`;
   return new Map(rows.map((r) => [r.fanout_id, r.input]));
 }
@@ -75,7 +75,7 @@ export function markFanoutsFired(sql: Queryable, fired: { fanoutId: string; bran
   return sql`
     update fanouts f set fired_branch_id = t.branch_id
     from jsonb_to_recordset(${rowsJson(sql, fired.map((x) => ({ id: x.fanoutId, branch_id: x.branchId })))}) as t(id uuid, branch_id uuid)
-    where f.id = t.id`;
+    where f.id = t.id and f.id = any(${idList(fired.map((x) => x.fanoutId))}::uuid[])`;
 }
 
 /** A fan-out with its arrivals, as revive reads and copies it. */
@@ -119,4 +119,8 @@ export async function copyFanouts(
     insert into arrivals (fanout_id, idx, branch_id, step_id, output)
     select * from jsonb_to_recordset(${rowsJson(sql, arrivals.map((a) => ({ fanout_id: a.fanoutId, idx: a.index, branch_id: a.branchId, step_id: a.stepId, output: a.output })))})
       as t(fanout_id uuid, idx int, branch_id uuid, step_id uuid, output text)`;
+}
+
+function unique<T>(values: T[]): T[] {
+  return [...new Set(values)];
 }

@@ -1,5 +1,5 @@
 import type { DefinitionGraph } from '../../definition/graph.js';
-import { idsJson, type Queryable } from '../connect.js';
+import { idList, type Queryable } from '../connect.js';
 import type { PipelineStatus } from './pipelines.js';
 
 export interface RunRow {
@@ -45,7 +45,7 @@ export async function latestRun(sql: Queryable, pipelineId: string): Promise<Run
  */
 export function lockRuns(sql: Queryable, runIds: string[]) {
   return sql`
-    select id from runs where id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, runIds)}))
+    select id from runs where id = any(${idList(runIds)}::uuid[])
     order by id for no key update`;
 }
 
@@ -60,7 +60,7 @@ export async function resolveRuns(sql: Queryable, runIds: string[]): Promise<{ i
     with target as (
       select r.id, exists (select 1 from branches b where b.run_id = r.id and b.status = 'halted') as halted
       from runs r
-      where r.id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, runIds)}))
+      where r.id = any(${idList(runIds)}::uuid[])
         and r.status = 'in_progress'
         and not exists (select 1 from branches b where b.run_id = r.id and b.status = 'in_progress')
     ), final as (

@@ -1,5 +1,5 @@
 import type { ToTransition } from '../../definition/graph.js';
-import { idsJson, rowsJson, type Queryable } from '../connect.js';
+import { idList, rowsJson, type Queryable } from '../connect.js';
 
 export type StepStatus = 'in_progress' | 'advancing' | 'failed' | 'completed';
 
@@ -48,7 +48,7 @@ export function markStepsAdvanced(sql: Queryable, stepIds: string[]) {
   return sql`
     update steps set status = case when status = 'advancing' then 'completed' else status end,
                      completed_at = clock_timestamp(), updated_at = clock_timestamp()
-    where id in (select value::uuid from jsonb_array_elements_text(${idsJson(sql, stepIds)})) and completed_at is null`;
+    where id = any(${idList(stepIds)}::uuid[]) and completed_at is null`;
 }
 
 export interface StepRow {
