@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Umzug } from 'umzug';
 import { DatabaseError } from '../errors.js';
 import { assertSchemaName, type Sql } from './connect.js';
 
@@ -52,6 +51,9 @@ export async function migrate(sql: Sql, schema: string, log: (line: string) => v
     );
   });
   const applied: string[] = [];
+  // Loaded on demand: umzug brings a CLI framework and a JSON-schema validator that every engine
+  // and worker thread would otherwise hold in memory (~10 MB each) without ever migrating.
+  const { Umzug } = await import('umzug');
   const umzug = new Umzug({
     migrations: migrations.map((m) => ({
       name: m.name,
