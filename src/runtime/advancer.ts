@@ -136,7 +136,7 @@ export class Advancer {
   /** Logs what a batch did; returns how many steps it enqueued. */
   #report(batch: AppliedBatch): number {
     const { log } = this.#deps;
-    for (const { move } of batch.halted) log.warn('Branch halted', { branch: move.row.branch_id, reason: move.reason, step: move.row.klass });
+    for (const move of batch.halted) log.warn('Branch halted', { branch: move.row.branch_id, reason: move.reason, step: move.row.klass });
     for (const run of batch.resolved) {
       if (run.status === 'halted') log.warn('Pipeline halted', { run: run.id });
       else log.debug('Pipeline completed', { run: run.id });

@@ -18,7 +18,7 @@ import type { Move } from './route.js';
 export interface AppliedBatch {
   /** Steps enqueued (the job workers have work). */
   enqueued: number;
-  halted: { move: Extract<Move, { kind: 'halt' }> }[];
+  halted: Extract<Move, { kind: 'halt' }>[];
   resolved: { id: string; status: PipelineStatus }[];
 }
 
@@ -42,7 +42,7 @@ export async function applyMoves(tx: TxSql, moves: Move[], pipeline: string, gra
   if (ending.length > 0) await completeBranches(tx, ending);
   const halts = moves.filter((m): m is Extract<Move, { kind: 'halt' }> => m.kind === 'halt');
   if (halts.length > 0) await haltBranches(tx, halts.map((m) => ({ id: m.row.branch_id, reason: m.reason, detail: m.detail })));
-  outcome.halted = halts.map((move) => ({ move }));
+  outcome.halted = halts;
   const resets = moves.filter((m) => m.kind === 'continue' && m.row.advance_errors > 0);
   if (resets.length > 0) await resetAdvanceErrors(tx, resets.map((m) => m.row.branch_id));
 

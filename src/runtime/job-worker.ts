@@ -219,7 +219,7 @@ export class JobWorker {
   }
 
   async #flush(): Promise<void> {
-    const { sql, log, wakeups, pipeline, processId } = this.#deps;
+    const { log } = this.#deps;
     while (this.#pendingSuccesses.length > 0) {
       const batch = this.#pendingSuccesses.splice(0);
       let recorded: Awaited<ReturnType<typeof commitSuccesses>> | undefined;
