@@ -26,6 +26,9 @@ export async function dashboardCommand(options: DashboardCommandOptions): Promis
   if (!url) throw new ConfigError('config_invalid', 'No database: pass --database-url, set database.url in the configuration, or set DATABASE_URL.', { details: { key: 'database.url' } });
   const schema = options.schema ?? process.env.DUCTWORK_SCHEMA ?? config.database.schema;
   const port = Number(options.port ?? 4000);
+  if (!/^\d{1,5}$/.test(String(options.port ?? 4000)) || port > 65535) {
+    throw new ConfigError('config_invalid', `--port: ${JSON.stringify(String(options.port))} is not a port number (0 to 65535).`, { details: { key: 'port' } });
+  }
   const username = config.dashboard.username;
   const password = config.dashboard.password ?? (process.env.DUCTWORK_DASHBOARD_PASSWORD || undefined);
   if ((username === undefined) !== (password === undefined)) {

@@ -50,6 +50,8 @@ const ROUTES: Route[] = [
   route('GET', '/raw/runs/:id/context', rawContextValue),
   route('GET', '/assets/dashboard.css', asset(STYLESHEET, 'text/css; charset=utf-8')),
   route('GET', '/assets/dashboard.js', asset(SCRIPT, 'text/javascript; charset=utf-8')),
+  // Browsers ask for it on pages that name no icon (the raw JSON views); there is none.
+  route('GET', '/favicon.ico', async () => ({ kind: 'page', status: 204, body: '', type: 'image/x-icon' })),
 ];
 
 /** The route for a request, its path parameters (decoded), or the methods the path allows. */

@@ -146,6 +146,18 @@ describe('actions', () => {
   });
 });
 
+describe('branch retry (the client call behind the button)', () => {
+  test('refuses a branch that is not halted in the latest run, naming why', async () => {
+    const runs = await db.sql`select id from runs where pipeline_id = ${halted.id} order by started_at`;
+    const [earlier] = await db.sql`select id from branches where run_id = ${runs[0]!.id}`;
+    const [latest] = await db.sql`select id from branches where run_id = ${runs.at(-1)!.id}`;
+    const refused = (pattern: RegExp) => (error: DuctworkError) => error.code === 'revive_error' && pattern.test(error.message);
+    await assert.rejects(client.retryBranch(halted.id, earlier!.id), refused(/: it is not a branch of its latest run; only halted branches of the latest run can be retried/));
+    await assert.rejects(client.retryBranch(halted.id, latest!.id), refused(/: it is completed; only halted branches/));
+    await assert.rejects(client.retryBranch(halted.id, 'nope'), refused(/"nope" is not a branch id/));
+  });
+});
+
 describe('large payloads', () => {
   test('are cut in the page with a link to the raw JSON, which has all of it', async () => {
     const page = await (await get(`/pipelines/${big.id}`)).text();
