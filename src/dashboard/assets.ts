@@ -90,7 +90,7 @@ export const SCRIPT = `
   async function refresh() {
     try {
       if (!document.hidden) {
-        const response = await fetch(location.href, { headers: { 'x-ductwork-live': '1' }, credentials: 'same-origin', cache: 'no-store' });
+        const response = await fetch(location.href, { credentials: 'same-origin', cache: 'no-store' });
         if (response.ok) {
           const next = new DOMParser().parseFromString(await response.text(), 'text/html');
           const open = new Set(Array.from(document.querySelectorAll('details[open][id]'), (d) => d.id));

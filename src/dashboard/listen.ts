@@ -28,10 +28,9 @@ export interface DashboardServer {
 
 /** Whether `host` names only loopback addresses (`localhost`, 127.x, ::1). */
 async function onlyLoopback(host: string): Promise<boolean> {
-  const bare = host.replace(/^\[|\]$/g, '');
-  if (isIP(bare)) return isLoopbackAddress(bare);
+  if (isIP(host)) return isLoopbackAddress(host);
   try {
-    const addresses = await lookup(bare, { all: true });
+    const addresses = await lookup(host, { all: true });
     return addresses.length > 0 && addresses.every((a) => isLoopbackAddress(a.address));
   } catch {
     return false;
@@ -43,7 +42,8 @@ async function onlyLoopback(host: string): Promise<boolean> {
  * binding when the host is not loopback and neither `auth` nor `basicAuth` is given.
  */
 export async function listenDashboard(options: DashboardServerOptions = {}): Promise<DashboardServer> {
-  const { host = '127.0.0.1', port = 4000, ...dashboardOptions } = options;
+  const { host: given = '127.0.0.1', port = 4000, ...dashboardOptions } = options;
+  const host = given.replace(/^\[(.*)\]$/, '$1'); // [::1] as in a URL
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError('config_invalid', `dashboard port: ${String(port)} is not a port number (0 to 65535).`, { details: { key: 'port' } });
   }

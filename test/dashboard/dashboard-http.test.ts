@@ -181,6 +181,49 @@ describe('large payloads', () => {
   });
 });
 
+describe('mounting', () => {
+  /** A loopback server whose requests go through `route`; its base URL. */
+  async function serve(route: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void): Promise<string> {
+    const server = createServer(route);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  test('in node:http under a prefix, as the README shows: every link keeps the prefix', async () => {
+    const handler = createDashboard({ client, basePath: '/ductwork' });
+    after(() => handler.close());
+    const origin = await serve((req, res) => {
+      if (req.url === '/ductwork' || req.url?.startsWith('/ductwork/')) return void handler(req, res);
+      res.writeHead(200).end('the app');
+    });
+    assert.equal(await (await fetch(`${origin}/other`)).text(), 'the app');
+    for (const path of ['/ductwork', '/ductwork/', `/ductwork/pipelines/${big.id}`]) {
+      const response = await fetch(origin + path);
+      assert.equal(response.status, 200, path);
+      const links = [...(await response.text()).matchAll(/(?:href|src|action)="([^"]+)"/g)].map((m) => m[1]!).filter((l) => l.startsWith('/'));
+      assert.ok(links.length > 5);
+      assert.deepEqual(links.filter((l) => !l.startsWith('/ductwork/')), [], `links on ${path}`);
+    }
+    assert.equal((await fetch(`${origin}/ductwork/assets/dashboard.js?v=0.1.0`)).headers.get('content-type'), 'text/javascript; charset=utf-8');
+  });
+
+  test('Express-style (the framework strips the mount path and sets req.baseUrl)', async () => {
+    const handler = createDashboard({ client });
+    after(() => handler.close());
+    const origin = await serve((req, res) => {
+      if (!req.url?.startsWith('/ops/')) return void res.writeHead(404).end();
+      Object.assign(req, { baseUrl: '/ops', originalUrl: req.url, url: req.url.slice('/ops'.length) });
+      void handler(req, res);
+    });
+    const response = await fetch(`${origin}/ops/pipelines?status=completed`);
+    assert.equal(response.status, 200);
+    const page = await response.text();
+    assert.match(page, new RegExp(`href="/ops/pipelines/${big.id}"`));
+    assert.match(page, /href="\/ops\/assets\/dashboard\.css\?v=/);
+  });
+});
+
 describe('access', () => {
   test('starting on a non-loopback address without auth is refused before binding', async () => {
     for (const host of ['0.0.0.0', '::', '192.0.2.10']) {
