@@ -18,8 +18,10 @@ export async function retryBranch(sql: Sql, pipelineId: string, branchId: string
     if (!pipeline) throw new ClientError('pipeline_not_found', `No pipeline with id ${pipelineId}.`, { details: { id: pipelineId } });
     const previous = await latestRun(tx, pipelineId);
     const branch = previous && (await branchOfRun(tx, previous.id, branchId));
-    if (!previous || branch?.status !== 'halted') {
-      const what = branch ? `it is ${branch.status.replace('_', ' ')}` : 'it is not a branch of its latest run';
+    if (!previous || branch?.status !== 'halted' || pipeline.status !== 'halted') {
+      const what = !branch ? 'it is not a branch of its latest run'
+        : branch.status !== 'halted' ? `it is ${branch.status.replace('_', ' ')}`
+        : `the pipeline is ${pipeline.status.replace('_', ' ')} (a branch is retried once its pipeline has halted)`;
       throw new ClientError('revive_error', `Cannot retry branch ${branchId} of pipeline ${pipelineId} (${pipeline.klass}): ${what}; only halted branches of the latest run can be retried.`, {
         details: { id: pipelineId, branchId, status: branch?.status },
       });
