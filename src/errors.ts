@@ -17,6 +17,7 @@ export type DuctworkErrorCode =
   | 'step_class_invalid'
   | 'pipeline_not_defined'
   | 'config_invalid'
+  | 'dashboard_auth_required'
   | 'database_unreachable'
   | 'database_not_migrated'
   | 'migration_failed'

@@ -142,6 +142,20 @@ cli
   });
 
 cli
+  .command('dashboard', 'Serve the web dashboard (127.0.0.1 by default; any other address needs dashboard.username/password)')
+  .option('-c, --config <file>', 'Configuration file (database, schema and the dashboard: section)')
+  .option('--database-url <url>', 'PostgreSQL URL (default: database.url, then DATABASE_URL)')
+  .option('--schema <name>', 'Schema name (default: DUCTWORK_SCHEMA, then database.schema)')
+  .option('--host <address>', 'Address to listen on', { default: '127.0.0.1' })
+  .option('--port <port>', 'Port to listen on (0 picks a free one)', { default: 4000 })
+  .option('--base-path <path>', 'Path prefix of every page, e.g. /ductwork behind a proxy')
+  .example('ductwork dashboard --port 4000')
+  .action(async (options: import('./dashboard.js').DashboardCommandOptions) => {
+    const { dashboardCommand } = await import('./dashboard.js');
+    await dashboardCommand(options);
+  });
+
+cli
   .command('init', 'Scaffold config/ductwork.yml, an example pipeline (src/pipelines.ts) and a tsconfig.json; never overwrites')
   .action(async () => {
     const { initCommand } = await import('./init.js');

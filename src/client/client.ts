@@ -9,6 +9,7 @@ import { enqueueSteps } from '../db/queries/steps.js';
 import { encodeJson } from '../definition/json.js';
 import type { PipelineHandle, PipelineStatusReport, WaitOptions } from './handle.js';
 import { revivePipeline, type ReviveOptions } from './revive.js';
+import { retryBranch } from './retry-branch.js';
 import { definitionOf, pipelineNameOf, type PipelineClass } from './pipeline.js';
 
 /** How a client reaches the database. */
@@ -186,6 +187,20 @@ export class DuctworkClient {
   /** Closes the pool if the client opened it. */
   async close(): Promise<void> {
     if (this.#ownsPool) await this.sql.end({ timeout: 5 });
+  }
+
+  /**
+   * Retries one halted branch of a halted pipeline: a revive in which only that branch resumes,
+   * while the pipeline's other halted branches stay halted (see `revive`). Throws `ClientError`
+   * `revive_error` unless the branch is halted in the pipeline's latest run.
+   */
+  async retryBranch<Out = unknown>(id: string, branchId: string, options: ReviveOptions = {}): Promise<PipelineHandle<Out>> {
+    assertPipelineId(id);
+    if (!/^[0-9a-f-]{36}$/i.test(branchId)) {
+      throw new ClientError('revive_error', `"${branchId}" is not a branch id (expected a UUID).`, { details: { id, branchId } });
+    }
+    await retryBranch(this.sql, this.schema, id, branchId, options);
+    return this.handle<Out>(id);
   }
 }
 

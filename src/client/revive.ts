@@ -1,4 +1,4 @@
-import type { Sql } from '../db/connect.js';
+import type { Sql, TxSql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
 import { advanceChannel, jobsChannel, notifyWakeup } from '../db/notify.js';
 import { branchesOfRun, copyBranches, type FanFrame } from '../db/queries/branches.js';
@@ -24,81 +24,84 @@ export interface ReviveOptions {
  * left as it was. Returns the new run's id.
  */
 export async function revivePipeline(sql: Sql, schema: string, pipelineId: string, options: ReviveOptions = {}): Promise<string> {
-  return sql.begin(async (tx) => {
-    const pipeline = await lockPipeline(tx, pipelineId);
-    if (!pipeline) throw new ClientError('pipeline_not_found', `No pipeline with id ${pipelineId}.`, { details: { id: pipelineId } });
-    if (pipeline.status !== 'halted') {
-      throw new ClientError('revive_error', `Cannot revive ${pipeline.status.replace('_', ' ')} pipeline ${pipelineId} (${pipeline.klass}): only halted pipelines can be revived.`, {
-        details: { id: pipelineId, status: pipeline.status },
-      });
-    }
-    const previous = await latestRun(tx, pipelineId);
-    if (!previous) throw new ClientError('revive_error', `Cannot revive pipeline without previous run (${pipelineId}).`, { details: { id: pipelineId } });
+  return sql.begin((tx) => reviveInTransaction(tx, schema, pipelineId, options));
+}
 
-    const [branches, steps, fanouts, arrivals] = await Promise.all([
-      branchesOfRun(tx, previous.id),
-      stepsOfRun(tx, previous.id),
-      fanoutsOfRun(tx, previous.id),
-      arrivalsOfRun(tx, previous.id),
-    ]);
-    const newId = new Map<string, string>();
-    const remap = (id: string | null) => (id === null ? null : newId.get(id) ?? id);
-    for (const row of [...branches, ...fanouts]) newId.set(row.id, uuidv7());
-    const remapFrames = (frames: FanFrame[]) => frames.map((frame) => ({ f: remap(frame.f)!, i: frame.i }));
+/** {@link revivePipeline} inside a transaction the caller opened (a branch retry adds its own writes). */
+export async function reviveInTransaction(tx: TxSql, schema: string, pipelineId: string, options: ReviveOptions = {}): Promise<string> {
+  const pipeline = await lockPipeline(tx, pipelineId);
+  if (!pipeline) throw new ClientError('pipeline_not_found', `No pipeline with id ${pipelineId}.`, { details: { id: pipelineId } });
+  if (pipeline.status !== 'halted') {
+    throw new ClientError('revive_error', `Cannot revive ${pipeline.status.replace('_', ' ')} pipeline ${pipelineId} (${pipeline.klass}): only halted pipelines can be revived.`, {
+      details: { id: pipelineId, status: pipeline.status },
+    });
+  }
+  const previous = await latestRun(tx, pipelineId);
+  if (!previous) throw new ClientError('revive_error', `Cannot revive pipeline without previous run (${pipelineId}).`, { details: { id: pipelineId } });
 
-    const byBranch = new Map<string, StepRow[]>();
-    for (const step of steps) {
-      if (step.branch_id === null) continue; // the on_halt step belongs to no branch
-      byBranch.set(step.branch_id, [...(byBranch.get(step.branch_id) ?? []), step]);
-    }
-    const copied: CopiedStep[] = [];
-    const rerun: NewStep[] = [];
-    const copy = (step: StepRow, status: 'completed' | 'advancing'): CopiedStep => {
-      const id = uuidv7();
-      newId.set(step.id, id);
-      return {
-        id, branchId: remap(step.branch_id)!, sourceStepId: step.id, node: step.node, klass: step.klass,
-        toTransition: step.to_transition, status, input: step.input, output: step.output, idempotencyKey: step.idempotency_key,
-      };
+  const [branches, steps, fanouts, arrivals] = await Promise.all([
+    branchesOfRun(tx, previous.id),
+    stepsOfRun(tx, previous.id),
+    fanoutsOfRun(tx, previous.id),
+    arrivalsOfRun(tx, previous.id),
+  ]);
+  const newId = new Map<string, string>();
+  const remap = (id: string | null) => (id === null ? null : newId.get(id) ?? id);
+  for (const row of [...branches, ...fanouts]) newId.set(row.id, uuidv7());
+  const remapFrames = (frames: FanFrame[]) => frames.map((frame) => ({ f: remap(frame.f)!, i: frame.i }));
+
+  const byBranch = new Map<string, StepRow[]>();
+  for (const step of steps) {
+    if (step.branch_id === null) continue; // the on_halt step belongs to no branch
+    byBranch.set(step.branch_id, [...(byBranch.get(step.branch_id) ?? []), step]);
+  }
+  const copied: CopiedStep[] = [];
+  const rerun: NewStep[] = [];
+  const copy = (step: StepRow, status: 'completed' | 'advancing'): CopiedStep => {
+    const id = uuidv7();
+    newId.set(step.id, id);
+    return {
+      id, branchId: remap(step.branch_id)!, sourceStepId: step.id, node: step.node, klass: step.klass,
+      toTransition: step.to_transition, status, input: step.input, output: step.output, idempotencyKey: step.idempotency_key,
     };
-    const runId = uuidv7();
-    for (const branch of branches) {
-      const own = byBranch.get(branch.id) ?? [];
-      if (branch.status !== 'halted') {
-        for (const step of own) copied.push(copy(step, 'completed'));
-        continue;
-      }
-      const latest = own.at(-1);
-      for (const step of own.slice(0, -1)) copied.push(copy(step, 'completed'));
-      if (!latest) continue;
-      if (branch.halt_reason === 'job_retries_exhausted' || branch.halt_reason === 'job_crashes_exhausted') {
-        const id = uuidv7();
-        newId.set(latest.id, id);
-        rerun.push({
-          id, runId, branchId: remap(branch.id), pipelineKlass: pipeline.klass, node: latest.node, klass: latest.klass,
-          toTransition: latest.to_transition, input: latest.input, idempotencyKey: latest.idempotency_key, sourceStepId: latest.id,
-        });
-      } else {
-        copied.push(copy(latest, 'advancing'));
-      }
+  };
+  const runId = uuidv7();
+  for (const branch of branches) {
+    const own = byBranch.get(branch.id) ?? [];
+    if (branch.status !== 'halted') {
+      for (const step of own) copied.push(copy(step, 'completed'));
+      continue;
     }
+    const latest = own.at(-1);
+    for (const step of own.slice(0, -1)) copied.push(copy(step, 'completed'));
+    if (!latest) continue;
+    if (branch.halt_reason === 'job_retries_exhausted' || branch.halt_reason === 'job_crashes_exhausted') {
+      const id = uuidv7();
+      newId.set(latest.id, id);
+      rerun.push({
+        id, runId, branchId: remap(branch.id), pipelineKlass: pipeline.klass, node: latest.node, klass: latest.klass,
+        toTransition: latest.to_transition, input: latest.input, idempotencyKey: latest.idempotency_key, sourceStepId: latest.id,
+      });
+    } else {
+      copied.push(copy(latest, 'advancing'));
+    }
+  }
 
-    await insertRunFrom(tx, { id: runId, previousRunId: previous.id });
-    await copyBranches(tx, runId, pipeline.klass, branches.map((b) => ({
-      id: remap(b.id)!, parentBranchId: remap(b.parent_branch_id), frames: remapFrames(b.frames),
-      status: b.status === 'halted' ? 'in_progress' : 'completed', terminalStepId: remap(b.terminal_step_id),
-    })));
-    await copySteps(tx, runId, pipeline.klass, copied);
-    if (rerun.length > 0) await enqueueSteps(tx, rerun);
-    await copyFanouts(
-      tx, runId,
-      fanouts.map((f) => ({ id: remap(f.id)!, branchId: remap(f.branch_id)!, kind: f.kind, width: f.width, arrived: f.arrived, frames: remapFrames(f.frames), firedBranchId: remap(f.fired_branch_id) })),
-      arrivals.map((a) => ({ fanoutId: remap(a.fanout_id)!, index: a.idx, branchId: remap(a.branch_id)!, stepId: remap(a.step_id)!, output: a.output })),
-    );
-    if (options.duplicateContext !== false) await copyTuples(tx, previous.id, runId);
-    await setPipelineStatus(tx, pipelineId, 'in_progress');
-    // Re-run steps wait for a job worker; a re-routed step waits for an advancer.
-    await notifyWakeup(tx, schema, rerun.length > 0 ? jobsChannel(pipeline.klass) : advanceChannel(pipeline.klass));
-    return runId;
-  });
+  await insertRunFrom(tx, { id: runId, previousRunId: previous.id });
+  await copyBranches(tx, runId, pipeline.klass, branches.map((b) => ({
+    id: remap(b.id)!, parentBranchId: remap(b.parent_branch_id), frames: remapFrames(b.frames),
+    status: b.status === 'halted' ? 'in_progress' : 'completed', terminalStepId: remap(b.terminal_step_id),
+  })));
+  await copySteps(tx, runId, pipeline.klass, copied);
+  if (rerun.length > 0) await enqueueSteps(tx, rerun);
+  await copyFanouts(
+    tx, runId,
+    fanouts.map((f) => ({ id: remap(f.id)!, branchId: remap(f.branch_id)!, kind: f.kind, width: f.width, arrived: f.arrived, frames: remapFrames(f.frames), firedBranchId: remap(f.fired_branch_id) })),
+    arrivals.map((a) => ({ fanoutId: remap(a.fanout_id)!, index: a.idx, branchId: remap(a.branch_id)!, stepId: remap(a.step_id)!, output: a.output })),
+  );
+  if (options.duplicateContext !== false) await copyTuples(tx, previous.id, runId);
+  await setPipelineStatus(tx, pipelineId, 'in_progress');
+  // Re-run steps wait for a job worker; a re-routed step waits for an advancer.
+  await notifyWakeup(tx, schema, rerun.length > 0 ? jobsChannel(pipeline.klass) : advanceChannel(pipeline.klass));
+  return runId;
 }

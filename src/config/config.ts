@@ -32,6 +32,7 @@ export interface DuctworkOptions {
     steps?: { max_depth?: PerStep<number> };
   };
   supervisor?: { polling_timeout?: number; reaper_timeout?: number; shutdown_timeout?: number };
+  dashboard?: { username?: string; password?: string };
   logger?: { level?: 'debug' | 'info' | 'warn' | 'error' | 'silent'; format?: 'auto' | 'pretty' | 'json' };
 }
 
@@ -61,6 +62,7 @@ export interface DuctworkConfig {
     steps: { max_depth: PerStep<number> };
   };
   supervisor: { polling_timeout: number; reaper_timeout: number; shutdown_timeout: number };
+  dashboard: { username: string | undefined; password: string | undefined };
   logger: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; format: 'auto' | 'pretty' | 'json' };
 }
 

@@ -58,6 +58,10 @@ export const CONFIG_SCHEMA = {
     reaper_timeout: { kind: 'number', default: 300, min: 1, scope: 'global', doc: 'Seconds without heartbeat after which a process is presumed dead.' },
     shutdown_timeout: { kind: 'number', default: 30, min: 0, scope: 'global', doc: 'Seconds the supervisor waits in total before forcing a stop.' },
   },
+  dashboard: {
+    username: { kind: 'string', default: undefined, doc: 'Basic-auth user of `ductwork dashboard`; with a password it may listen on any address, without one only on loopback.' },
+    password: { kind: 'string', default: undefined, doc: 'Basic-auth password of `ductwork dashboard`; falls back to DUCTWORK_DASHBOARD_PASSWORD.' },
+  },
   logger: {
     level: { kind: 'enum', default: 'info', values: ['debug', 'info', 'warn', 'error', 'silent'], doc: 'Lowest level logged.' },
     format: { kind: 'enum', default: 'auto', values: ['auto', 'pretty', 'json'], doc: 'pretty for terminals, json for one JSON object per line; auto picks json when stdout is not a TTY.' },

@@ -1,4 +1,3 @@
-import { readdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
@@ -33,7 +32,7 @@ describe('starting the engine', () => {
   test('on an unmigrated schema fails and says which command to run', async () => {
     await assert.rejects(
       Ductwork.start({ app: FIXTURE_APP, log: silent, database: { url: DATABASE_URL, schema: `never_migrated_${process.pid}` } }),
-      hasCode('database_not_migrated', /schema "never_migrated_\d+" is not migrated \(missing: 001_core, 002_hot_path\)\. Run `npx ductwork migrate`/),
+      hasCode('database_not_migrated', /schema "never_migrated_\d+" is not migrated \(missing: 001_core(, \d+_\w+)*\)\. Run `npx ductwork migrate`/),
     );
   });
 
@@ -144,14 +143,14 @@ test('the migrator is safe to run from many processes at once', async () => {
   const schema = `concurrent_migrate_${process.pid}`;
   const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop schema if exists "${schema}" cascade`);
-  const { migrate } = await import('../../src/db/migrate.js');
+  const { migrate, loadMigrations } = await import('../../src/db/migrate.js');
+  const shipped = loadMigrations(schema).length;
   const { connect } = await import('../../src/db/connect.js');
   const pools = Array.from({ length: 4 }, () => connect({ url: DATABASE_URL, schema, max: 2 }));
   try {
-    const shipped = readdirSync(new URL('../../../sql/', import.meta.url)).filter((f) => /^\d+_.*\.sql$/.test(f)).length;
     const applied = await Promise.all(pools.map((sql) => migrate(sql, schema)));
-    // One process applies every migration; the others find nothing left to do.
-    assert.deepEqual(applied.map((a) => a.length).sort(), [0, 0, 0, shipped]);
+    // Each migration applied exactly once, by whichever migrator got its lock first.
+    assert.deepEqual(applied.flat().sort(), loadMigrations(schema).map((m) => m.name));
     const [{ n }] = await admin.unsafe(`select count(*)::int as n from "${schema}".ductwork_migrations`);
     assert.equal(n, shipped);
   } finally {

@@ -111,7 +111,7 @@ describe('the schema', () => {
   // treated as a section, so this walker recognises leaves by `kind` alone.
   test('every key has a doc and a default of its own kind', () => {
     const keys = walkSchema(CONFIG_SCHEMA);
-    assert.equal(keys.length, 30, 'a new key must be added to the reference table below too');
+    assert.equal(keys.length, 32, 'a new key must be added to the reference table below too');
     for (const [path, spec] of keys) {
       assert.equal(typeof spec.doc, 'string', `${path}: doc`);
       assert.ok(spec.doc.trim().length >= 10, `${path}: doc says something`);
@@ -175,6 +175,8 @@ describe('the schema', () => {
     'supervisor.polling_timeout': 1,
     'supervisor.reaper_timeout': 300,
     'supervisor.shutdown_timeout': 30,
+    'dashboard.username': undefined,
+    'dashboard.password': undefined,
     'logger.level': 'info',
     'logger.format': 'auto',
   };

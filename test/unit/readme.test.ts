@@ -19,7 +19,7 @@ test('the README documents every configuration key with its default', () => {
 });
 
 test('the README documents every command and its two set-up commands', () => {
-  for (const command of ['start', 'migrate', 'trigger', 'status', 'revive', 'health', 'demo', 'init']) {
+  for (const command of ['start', 'migrate', 'trigger', 'status', 'revive', 'health', 'demo', 'init', 'dashboard']) {
     assert.match(readme, new RegExp(`\\| \`ductwork ${command}`), `README row for ductwork ${command}`);
   }
   assert.match(readme, /^npm ci && npm run demo +# install, then watch an example pipeline run/m);
