@@ -1,5 +1,8 @@
 -- Keeps the hot tables fast as completed history grows.
 
+-- Worker threads of each engine process (0 for an advancer-only or supervisor process), for status pages.
+ALTER TABLE :"schema".processes ADD COLUMN threads integer NOT NULL DEFAULT 0;
+
 -- "The latest outcome of this step" reads the newest execution of one step: with (step_id, id)
 -- that is one index probe, where (step_id) alone let the planner walk the primary key backwards.
 CREATE INDEX executions_step_latest ON :"schema".executions (step_id, id);

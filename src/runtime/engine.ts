@@ -20,7 +20,7 @@ import { ProcessLiveness } from './liveness.js';
 import { crashDecision } from './budgets.js';
 import { Reaper } from './reaper.js';
 import { workerThreadStacks } from './thread-dump.js';
-import { StepThreadPool } from './thread-pool.js';
+import { StepThreadPool, threadCount } from './thread-pool.js';
 import { Wakeups } from './wakeups.js';
 
 /** Options of {@link Ductwork.start}: configuration keys plus a logger to use instead of the default. */
@@ -88,6 +88,7 @@ export class Engine {
     this.#sql = sql;
     const liveness = new ProcessLiveness({
       sql, url, schema: config.database.schema, processId: this.processId, role: config.role === 'all' ? 'supervisor' : config.role,
+      threads: config.role === 'advancer' ? 0 : threadCount(config.job_worker.threads),
       log: log.child('supervisor'), intervalSeconds: config.supervisor.polling_timeout,
     });
     try {

@@ -16,6 +16,7 @@ export class ProcessLiveness {
   readonly #sql: Sql;
   readonly #lockSql: Sql;
   readonly #role: string;
+  readonly #threads: number;
   readonly #log: Logger;
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -23,10 +24,11 @@ export class ProcessLiveness {
   #lastSuccess = -Infinity;
   #ticking: Promise<void> | undefined;
 
-  constructor(options: { sql: Sql; url: string; schema: string; processId: string; role: string; log: Logger; intervalSeconds: number }) {
+  constructor(options: { sql: Sql; url: string; schema: string; processId: string; role: string; threads?: number; log: Logger; intervalSeconds: number }) {
     this.processId = options.processId;
     this.#sql = options.sql;
     this.#role = options.role;
+    this.#threads = options.threads ?? 0;
     this.#log = options.log;
     this.#intervalMs = Math.max(50, options.intervalSeconds * 1000);
     // One connection that never idles out: losing it would free the lock (it is re-taken on the next beat).
@@ -89,6 +91,6 @@ export class ProcessLiveness {
   }
 
   #register() {
-    return insertProcess(this.#sql, { id: this.processId, pid: process.pid, host: hostname(), role: this.#role, lockKey: this.lockKey });
+    return insertProcess(this.#sql, { id: this.processId, pid: process.pid, host: hostname(), role: this.#role, lockKey: this.lockKey, threads: this.#threads });
   }
 }

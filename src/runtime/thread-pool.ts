@@ -5,6 +5,11 @@ import { serializeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContextPortAnnouncement, ContextRequest, ContextResponse, StepTask, StepTaskResult } from '../../workers/protocol.js';
 
+/** Worker threads for `job_worker.threads` (0 = one per CPU). */
+export function threadCount(configured: number): number {
+  return configured > 0 ? configured : Math.max(1, availableParallelism());
+}
+
 /** Answers a context request from a worker thread (reads and writes the run's tuples). */
 export type ContextHandler = (request: ContextRequest) => Promise<string | null>;
 
@@ -18,7 +23,7 @@ export class StepThreadPool {
   readonly threads: number;
 
   constructor(options: { appUrl: string; threads: number; concurrency: number; context: ContextHandler; log: Logger }) {
-    this.threads = options.threads > 0 ? options.threads : Math.max(1, availableParallelism());
+    this.threads = threadCount(options.threads);
     this.#pool = new Piscina({
       filename: new URL('../../workers/step-runner.js', import.meta.url).href,
       workerData: { app: options.appUrl },

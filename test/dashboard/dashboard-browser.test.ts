@@ -200,12 +200,14 @@ test('step errors: recent failures grouped by step and message, with the stack',
   await page.waitForURL(new RegExp(`/pipelines/${twoGates.id}\\?run=.*node=GateB\\.1`));
 });
 
-test('processes: role, host, pid, work in flight and heartbeat age', async () => {
+test('processes: role, host, pid, threads, work in flight and heartbeat age', async () => {
   await page.goto(url('/processes'));
   const row = page.locator(`tr[data-process="${engine.processId}"]`);
   const cells = await row.locator('td').evaluateAll((tds) => tds.map((td) => td.textContent?.trim()));
-  assert.deepEqual(cells.slice(0, 3), ['supervisor', hostname(), String(process.pid)]);
-  assert.match(cells[6] ?? '', /^\d+ ms ago$|^\d+\.\d s ago$/);
+  const [{ threads }] = await db.sql`select threads from processes where id = ${engine.processId}`;
+  assert.ok(threads >= 1, 'the engine registered its worker threads');
+  assert.deepEqual(cells.slice(0, 4), ['supervisor', hostname(), String(process.pid), String(threads)]);
+  assert.match(cells[7] ?? '', /^\d+ ms ago$|^\d+\.\d s ago$/);
   await shot('processes');
 });
 

@@ -17,9 +17,9 @@ function ageClass(seconds: number): string {
 export function processesTable(rows: ProcessViewRow[]): Html {
   if (rows.length === 0) return html`<p class="muted">No engine process is registered: start one with <code>ductwork start</code> or <code>Ductwork.start()</code>.</p>`;
   return html`<table class="processes">
-    <thead><tr><th>Role</th><th>Host</th><th>PID</th><th>Steps in flight</th><th>Started</th><th>Last heartbeat</th><th>Age</th><th>Id</th></tr></thead>
+    <thead><tr><th>Role</th><th>Host</th><th>PID</th><th>Threads</th><th>Steps in flight</th><th>Started</th><th>Last heartbeat</th><th>Age</th><th>Id</th></tr></thead>
     <tbody>${rows.map((p) => html`<tr data-process="${p.id}">
-      <td>${p.role}</td><td>${p.host}</td><td class="mono">${p.pid}</td><td>${p.in_flight}</td>
+      <td>${p.role}</td><td>${p.host}</td><td class="mono">${p.pid}</td><td>${p.threads}</td><td>${p.in_flight}</td>
       <td>${timeCell(p.started_at)}</td><td>${timeCell(p.last_heartbeat_at)}</td>
       <td class="${ageClass(p.heartbeat_age)}">${duration(p.heartbeat_age * 1000)} ago</td><td>${shortId(p.id)}</td>
     </tr>`)}</tbody>

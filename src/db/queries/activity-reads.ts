@@ -126,6 +126,8 @@ export interface ProcessViewRow {
   pid: number;
   host: string;
   role: string;
+  /** Worker threads running steps (0 for advancer-only and supervisor processes). */
+  threads: number;
   started_at: Date;
   last_heartbeat_at: Date;
   /** Seconds since the last heartbeat, by the database clock. */
@@ -137,7 +139,7 @@ export interface ProcessViewRow {
 /** Registered engine processes, most recent heartbeat first. */
 export function processList(sql: Queryable) {
   return sql<ProcessViewRow[]>`
-    select p.id, p.pid, p.host, p.role, p.started_at, p.last_heartbeat_at,
+    select p.id, p.pid, p.host, p.role, p.threads, p.started_at, p.last_heartbeat_at,
            extract(epoch from clock_timestamp() - p.last_heartbeat_at)::float8 as heartbeat_age,
            (select count(*) from executions e where e.process_id = p.id and e.claimed_at is not null and e.completed_at is null)::int as in_flight
     from processes p order by p.last_heartbeat_at desc limit 500`;

@@ -10,10 +10,10 @@ export interface ProcessRow {
 }
 
 /** Registers (or re-registers) a live engine process, stamped with the database clock. */
-export function insertProcess(sql: Queryable, process: { id: string; pid: number; host: string; role: string; lockKey: string }) {
+export function insertProcess(sql: Queryable, process: { id: string; pid: number; host: string; role: string; lockKey: string; threads: number }) {
   return sql`
-    insert into processes (id, pid, host, role, lock_key, started_at, last_heartbeat_at)
-    values (${process.id}, ${process.pid}, ${process.host}, ${process.role}, ${process.lockKey}, clock_timestamp(), clock_timestamp())
+    insert into processes (id, pid, host, role, lock_key, threads, started_at, last_heartbeat_at)
+    values (${process.id}, ${process.pid}, ${process.host}, ${process.role}, ${process.lockKey}, ${process.threads}, clock_timestamp(), clock_timestamp())
     on conflict (id) do update set last_heartbeat_at = clock_timestamp()`;
 }
 
