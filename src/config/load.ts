@@ -1,9 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
 import { ConfigError } from '../errors.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import { resolveConfig, type DuctworkConfig } from './config.js';
+
+// Required on first use, not imported: the package entry point reaches this module, and every
+// engine and worker thread would otherwise hold the YAML parser (~10 MB each) without reading YAML.
+let yamlModule: typeof import('yaml') | undefined;
+function yaml(): typeof import('yaml') {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+}
 
 /** The configuration file used when none is named. */
 export const DEFAULT_CONFIG_FILE = 'config/ductwork.yml';
@@ -60,7 +67,7 @@ export function loadConfig(options: { file?: string; flags?: ConfigFlags; env?: 
 }
 
 function parseYaml(path: string, name: string): unknown {
-  const document = parseDocument(readFileSync(path, 'utf8'), { merge: true, prettyErrors: true });
+  const document = yaml().parseDocument(readFileSync(path, 'utf8'), { merge: true, prettyErrors: true });
   const [error] = document.errors;
   if (error) {
     const where = error.linePos?.[0] ? ` at line ${error.linePos[0].line}, column ${error.linePos[0].col}` : '';
