@@ -2,7 +2,8 @@
  * The benchmark runner (`npm run bench`): for each scenario × system × config it creates a
  * database, runs the system's adapter as a child process on this same Node binary, measures from
  * outside (/proc, pg_stat_database) and inside (step timestamps), and prints one table, with the
- * raw-SQL floor beside it. Results: bench/results/latest.{json,md} (or partial.* for a subset).
+ * raw-SQL floor beside it. Results: bench/results/latest.{json,md,meta.json} for the full suite,
+ * latest-quick.* for --quick, partial.* (not committed) when --only/--systems/--configs pick a subset.
  *
  *   npm run bench                         full suite (every config), ~30–40 min on 2 cores
  *   npm run bench -- --quick              smaller sizes, tuned configs, under 3 minutes
@@ -10,7 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { burnDown, idle, latency, recovery, type Cell, type Row } from './lib/cells.js';
@@ -29,12 +30,12 @@ const SYSTEMS: Record<string, string> = {
 
 const SIZES = {
   quick: {
-    latency: { pipelines: 20, warmup: 2, capMs: 6_000 },
-    throughput: { pipelines: 200, capMs: 20_000 },
-    expand: { items: 2_000, capMs: 20_000 },
-    divide: { pipelines: 20, capMs: 20_000 },
-    recovery: { inflight: 100, sleepMs: 3_000, capMs: 20_000 },
-    idle: { idleMs: 10_000, loadPipelines: 500, capMs: 30_000 },
+    latency: { pipelines: 20, warmup: 2, capMs: 5_000 },
+    throughput: { pipelines: 200, capMs: 15_000 },
+    expand: { items: 2_000, capMs: 15_000 },
+    divide: { pipelines: 20, capMs: 15_000 },
+    recovery: { inflight: 100, sleepMs: 2_000, capMs: 18_000 },
+    idle: { idleMs: 6_000, loadPipelines: 300, capMs: 20_000 },
     floorSeconds: 3,
   },
   full: {
@@ -43,7 +44,7 @@ const SIZES = {
     expand: { items: 10_000, capMs: 120_000 },
     divide: { pipelines: 100, capMs: 120_000 },
     recovery: { inflight: 100, sleepMs: 3_000, capMs: 60_000 },
-    idle: { idleMs: 60_000, loadPipelines: 10_000, capMs: 300_000 },
+    idle: { idleMs: 60_000, loadPipelines: 10_000, capMs: 180_000 },
     floorSeconds: 12,
   },
 };
@@ -58,6 +59,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     pool: { type: 'string', default: '10' },
     keep: { type: 'boolean', default: false },
+    set: { type: 'string', multiple: true },
     help: { type: 'boolean', default: false },
   },
 });
@@ -65,6 +67,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}] [--systems ${Object.keys(SYSTEMS).join(',')}]
                  [--configs default,tuned] [--no-floor] [--concurrency 64] [--pool 10] [--keep]
+                 [--set <scenario>.<size>=<n> ...]   e.g. --set throughput.pipelines=2000 --set recovery.capMs=60000
   BENCH_ADMIN_URL  server to use (default postgres://postgres@127.0.0.1:5432/postgres)`);
   process.exit(0);
 }
@@ -78,6 +81,13 @@ const list = <T extends string>(value: string | undefined, all: readonly T[], wh
 
 const mode = args.quick ? 'quick' : 'full';
 const sizes = SIZES[mode];
+// --set throughput.pipelines=2000 (repeatable) overrides one size of the chosen mode.
+for (const assignment of args.set ?? []) {
+  const match = /^(\w+)\.(\w+)=(\d+)$/.exec(assignment);
+  const group = match && (sizes as unknown as Record<string, Record<string, number>>)[match[1]!];
+  if (!match || !group || !(match[2]! in group)) throw new Error(`--set ${assignment}: expected <scenario>.<size>=<number>, one of ${JSON.stringify(sizes)}`);
+  group[match[2]!] = Number(match[3]);
+}
 const scenarios = list<Scenario>(args.only, SCENARIOS, 'scenario');
 const systems = list(args.systems, Object.keys(SYSTEMS), 'system');
 const configs = list<ConfigName>(args.configs, ['default', 'tuned'], 'config');
@@ -131,6 +141,8 @@ function cellBudgetMs(scenario: Scenario): number {
   return s.capMs + (s.idleMs ?? 0) + 180_000;
 }
 
+const SERVER_GONE = /shutting down|starting up|ECONNREFUSED|ECONNRESET|terminating connection|CONNECTION_(CLOSED|ENDED|DESTROYED)|Connection terminated/i;
+
 const started = performance.now();
 const admin = postgres(adminUrl, { max: 2, onnotice: () => {} });
 const monitor = postgres(adminUrl, { max: 1, fetch_types: false, onnotice: () => {} }) as unknown as Cell['monitor'];
@@ -148,6 +160,7 @@ const meta = {
   concurrency: Number(args.concurrency),
   pool_size: Number(args.pool),
   git: sha,
+  load_1m_at_start: Math.round(loadavg()[0]! * 100) / 100,
   sizes,
 };
 console.log(`ductwork bench (${mode}${mode === 'quick' ? ': smaller sizes, tuned configs only, plus ductwork default for latency' : ''})`);
@@ -162,7 +175,7 @@ if (!floorSkipped) {
   await admin.unsafe('create database bench_floor');
   floor = runFloor({ host: server.hostname, port: server.port || '5432', user: decodeURIComponent(server.username || 'postgres') }, 'bench_floor', sizes.floorSeconds);
   await admin.unsafe('drop database if exists bench_floor with (force)');
-  console.log(floor.map((f) => `${f.script} ${f.steps_per_s ?? 'error'}`).join(', '));
+  console.log(`${floor.map((f) => `${f.script} ${f.steps_per_s ?? 'error'}`).join(', ')} (at ${elapsed()})`);
 } else {
   console.log(`raw-SQL floor: ${floorSkipped}`);
 }
@@ -180,31 +193,66 @@ for (const [n, { scenario, system, config }] of plan.entries()) {
     env: sha ? { BENCH_GIT_SHA: sha } : {},
   };
   const t = performance.now();
-  process.stdout.write(`[${n + 1}/${plan.length}] ${scenario} · ${system} · ${config} … `);
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await admin.unsafe(`drop database if exists ${db} with (force)`);
-    await admin.unsafe(`create database ${db}`);
-    const budget = cellBudgetMs(scenario);
-    const out = await Promise.race([
-      runCell(cell, scenario),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`cell timed out after ${Math.round(budget / 1000)} s`)), budget))),
-    ]);
-    rows.push(...out);
-    console.log(`${out.map((r) => summary(r)).join('; ')} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
-  } catch (error) {
-    failed++;
-    const message = (error as Error).message ?? String(error);
-    rows.push({
-      scenario, system, version: '', steps_per_s: null, p50_ms: null, p99_ms: null, commits_per_step: null,
-      cpu_ms_per_1k_steps: null, peak_rss_mb: null, config, mode, status: 'failed', metric: 'steps_per_s', better: 'higher', error: message,
-    });
-    console.log(`FAILED: ${message}`);
-  } finally {
-    clearTimeout(timer);
-    for (const child of AdapterChild.live) child.kill();
-    if (!args.keep) await admin.unsafe(`drop database if exists ${db} with (force)`).catch(() => {});
+  process.stdout.write(`[${n + 1}/${plan.length} at ${elapsed()}] ${scenario} · ${system} · ${config} … `);
+  const load = Math.round(loadavg()[0]! * 100) / 100;
+  let retried: string | undefined;
+  for (let attempt = 0; ; attempt++) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await admin.unsafe(`drop database if exists ${db} with (force)`);
+      await admin.unsafe(`create database ${db}`);
+      const budget = cellBudgetMs(scenario);
+      const out = await Promise.race([
+        runCell(cell, scenario),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`cell timed out after ${Math.round(budget / 1000)} s`)), budget))),
+      ]);
+      for (const row of out) {
+        row.load_1m_at_start = load;
+        if (retried) row.notes = [row.notes, `retried once after: ${retried}`].filter(Boolean).join('; ');
+      }
+      rows.push(...out);
+      console.log(`${out.map((r) => summary(r)).join('; ')} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+      break;
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      // The server restarting under us (another user of this PostgreSQL) is not the system's fault: one retry.
+      if (attempt === 0 && SERVER_GONE.test(message)) {
+        retried = message;
+        process.stdout.write(`server went away (${message}); retrying … `);
+        await waitForServer();
+        continue;
+      }
+      failed++;
+      rows.push({
+        scenario, system, version: '', steps_per_s: null, p50_ms: null, p99_ms: null, commits_per_step: null,
+        cpu_ms_per_1k_steps: null, peak_rss_mb: null, config, mode, status: 'failed', metric: 'steps_per_s', better: 'higher', error: message,
+        load_1m_at_start: load,
+      });
+      console.log(`FAILED: ${message}`);
+      break;
+    } finally {
+      clearTimeout(timer);
+      for (const child of AdapterChild.live) child.kill();
+      if (!args.keep) await admin.unsafe(`drop database if exists ${db} with (force)`).catch(() => {});
+    }
   }
+}
+
+async function waitForServer(): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    try {
+      await admin`select 1`;
+      await monitor`select 1`;
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+function elapsed(): string {
+  const s = Math.round((performance.now() - started) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
 function summary(r: Row): string {
@@ -233,7 +281,7 @@ const md = [
   '',
 ].join('\n');
 console.log(`\n${header.join('\n')}\n\n${table(rows)}\n\n${floor ? floorTable(floor, sizes.floorSeconds) : `Raw-SQL floor: ${floorSkipped}`}`);
-const name = subset ? 'partial' : 'latest';
+const name = subset ? 'partial' : mode === 'quick' ? 'latest-quick' : 'latest';
 writeFileSync(`${resultsDir}${name}.json`, `${JSON.stringify(rows, null, 2)}\n`);
 writeFileSync(`${resultsDir}${name}.meta.json`, `${JSON.stringify({ ...meta, minutes: Math.round(minutes * 10) / 10, floor: floor ?? floorSkipped }, null, 2)}\n`);
 writeFileSync(`${resultsDir}${name}.md`, md);

@@ -90,6 +90,43 @@ class Probe {
   }
 }
 
+/** A measured window over a child: its CPU, its peak RSS, the db's backends' CPU, and the commits before it. */
+class Window {
+  readonly sampler: Sampler;
+  before = { commit: 0, rollback: 0 };
+  cpu0 = 0;
+  cpuMs = 0;
+  pgCpuMs = 0;
+  constructor(readonly cell: Cell, readonly pid: number) {
+    this.sampler = new Sampler(cell.monitor, cell.db, pid);
+  }
+  static async open(cell: Cell, pid: number): Promise<Window> {
+    const window = new Window(cell, pid);
+    window.before = await xacts(cell.monitor, cell.db);
+    await window.sampler.open();
+    window.cpu0 = cpuMs(pid)!;
+    return window;
+  }
+  async close(): Promise<this> {
+    this.cpuMs = cpuMs(this.pid)! - this.cpu0;
+    this.pgCpuMs = await this.sampler.close();
+    return this;
+  }
+  get peakRssMb(): number {
+    return this.sampler.peakRssMb;
+  }
+}
+
+/** Spawns the adapter, sets it up, starts the workers and lets them settle for `settleMs`. */
+async function running(cell: Cell, uses: WorkKind[], settleMs: number) {
+  const { child, spec } = spawn(cell, uses);
+  const { version, remainingSql } = await init(child, spec);
+  child.send({ cmd: 'start' });
+  await child.wait('started', 60_000, 'start');
+  await sleep(settleMs);
+  return { child, version, remainingSql };
+}
+
 /** VACUUM ANALYZE + CHECKPOINT before a measured window, on a connection closed before it opens. */
 async function prepare(url: string): Promise<void> {
   const sql = postgres(url, { max: 1, fetch_types: false, onnotice: () => {} });
@@ -127,18 +164,14 @@ export async function burnDown(cell: Cell, work: Work, capMs: number): Promise<R
     const { ms: enqueueMs } = await child.wait('enqueued', 300_000, 'enqueue');
     await prepare(cell.dbUrl);
     const probe = new Probe(cell.dbUrl, remainingSql);
-    const sampler = new Sampler(cell.monitor, cell.db, child.pid);
-    const before = await xacts(cell.monitor, cell.db);
-    await sampler.open();
-    const cpu0 = cpuMs(child.pid)!;
+    const window = await Window.open(cell, child.pid);
     child.send({ cmd: 'start' });
     const { t0, ms: startMs } = await child.wait('started', 60_000, 'start');
     const done = await probe.untilDone(capMs);
-    const cpu1 = cpuMs(child.pid)!;
-    const pgCpu = await sampler.close();
+    await window.close();
     const hwm = memoryMb(child.pid)?.hwm ?? null;
     const end = done ?? performance.timeOrigin + performance.now();
-    const { completed, commits } = await finish(cell, child, probe, before);
+    const { completed, commits } = await finish(cell, child, probe, window.before);
     const total = stepsOf(work);
     const steps = done ? total : Math.max(0, completed);
     const seconds = (end - t0) / 1000;
@@ -146,9 +179,9 @@ export async function burnDown(cell: Cell, work: Work, capMs: number): Promise<R
     Object.assign(row, {
       steps_per_s: round(steps / seconds, 0),
       commits_per_step: round(commits / Math.max(1, steps), 2),
-      cpu_ms_per_1k_steps: round(((cpu1 - cpu0) / Math.max(1, steps)) * 1000, 0),
-      peak_rss_mb: round(sampler.peakRssMb, 0),
-      pg_cpu_ms_per_1k_steps: round((pgCpu / Math.max(1, steps)) * 1000, 0),
+      cpu_ms_per_1k_steps: round((window.cpuMs / Math.max(1, steps)) * 1000, 0),
+      peak_rss_mb: round(window.peakRssMb, 0),
+      pg_cpu_ms_per_1k_steps: round((window.pgCpuMs / Math.max(1, steps)) * 1000, 0),
       e2e_ms: round(end - t0, 0),
       steps,
       startup_ms: round(startMs, 0),
@@ -164,26 +197,18 @@ export async function burnDown(cell: Cell, work: Work, capMs: number): Promise<R
 
 /** Sequential traced chains at idle: trigger → first step, and step → step. */
 export async function latency(cell: Cell, sizes: { pipelines: number; warmup: number; capMs: number }): Promise<Row[]> {
-  const { child, spec } = spawn(cell, ['traced']);
+  const { child, version } = await running(cell, ['traced'], 1000);
   try {
-    const { version, remainingSql } = await init(child, spec);
-    child.send({ cmd: 'start' });
-    await child.wait('started', 60_000, 'start');
-    await sleep(1000);
-    const sampler = new Sampler(cell.monitor, cell.db, child.pid);
-    const before = await xacts(cell.monitor, cell.db);
-    await sampler.open();
-    const cpu0 = cpuMs(child.pid)!;
+    const window = await Window.open(cell, child.pid);
     child.send({ cmd: 'latency', ...sizes });
     const result = await child.wait('latency', sizes.capMs + 60_000, 'latency samples');
-    const cpu1 = cpuMs(child.pid)!;
-    await sampler.close();
-    const { commits } = await finish(cell, child, new Probe(cell.dbUrl, remainingSql), before);
+    await window.close();
+    const { commits } = await finish(cell, child, undefined, window.before);
     if (result.pipelines === 0) throw new Error(`no traced chain finished within ${sizes.capMs / 1000} s`);
     const shared = {
       commits_per_step: round(commits / result.steps, 2),
-      cpu_ms_per_1k_steps: round(((cpu1 - cpu0) / result.steps) * 1000, 0),
-      peak_rss_mb: round(sampler.peakRssMb, 0),
+      cpu_ms_per_1k_steps: round((window.cpuMs / result.steps) * 1000, 0),
+      peak_rss_mb: round(window.peakRssMb, 0),
       pipelines: result.pipelines,
     };
     const capped = result.pipelines < sizes.pipelines ? { status: 'capped' as const, notes: `capped at ${sizes.capMs / 1000} s: ${result.pipelines} of ${sizes.pipelines} chains` } : {};
@@ -274,36 +299,26 @@ export async function recovery(cell: Cell, sizes: { inflight: number; sleepMs: n
 
 /** The engine idle for `idleMs` (commits/s, CPU, RSS), then `loadSteps` steps, then RSS again. */
 export async function idle(cell: Cell, sizes: { idleMs: number; loadPipelines: number; capMs: number }): Promise<Row[]> {
-  const { child, spec } = spawn(cell, ['chain']);
+  const { child, version, remainingSql } = await running(cell, ['chain'], 2000);
   try {
-    const { version, remainingSql } = await init(child, spec);
-    child.send({ cmd: 'start' });
-    await child.wait('started', 60_000, 'start');
-    await sleep(2000);
-    const idleSampler = new Sampler(cell.monitor, cell.db, child.pid);
-    const x0 = await xacts(cell.monitor, cell.db);
-    await idleSampler.open();
-    const cpu0 = cpuMs(child.pid)!;
+    const idling = await Window.open(cell, child.pid);
     const t0 = performance.now();
     await sleep(sizes.idleMs);
     const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = cpuMs(child.pid)!;
+    await idling.close();
+    const x0 = idling.before;
     const x1 = await xacts(cell.monitor, cell.db);
-    await idleSampler.close();
     const idleRss = memoryMb(child.pid)!.rss;
 
     const probe = new Probe(cell.dbUrl, remainingSql);
     const work: Work = { kind: 'chain', pipelines: sizes.loadPipelines, keyPrefix: 'load' };
-    const loadSampler = new Sampler(cell.monitor, cell.db, child.pid);
-    await loadSampler.open();
-    const cpu2 = cpuMs(child.pid)!;
+    const loading = await Window.open(cell, child.pid);
     const l0 = performance.timeOrigin + performance.now();
     child.send({ cmd: 'enqueue', work, live: true });
     await child.wait('enqueued', sizes.capMs, 'enqueue of the load');
     const done = await probe.untilDone(Math.max(1000, sizes.capMs - (performance.timeOrigin + performance.now() - l0)));
     const end = done ?? performance.timeOrigin + performance.now();
-    const cpu3 = cpuMs(child.pid)!;
-    const pgCpu = await loadSampler.close();
+    await loading.close();
     await sleep(2000);
     const afterRss = memoryMb(child.pid)!.rss;
     const { completed, commits } = await finish(cell, child, probe, x1);
@@ -313,12 +328,12 @@ export async function idle(cell: Cell, sizes: { idleMs: number; loadPipelines: n
     Object.assign(row, {
       steps_per_s: round(steps / ((end - l0) / 1000), 0),
       commits_per_step: round(commits / Math.max(1, steps), 2),
-      cpu_ms_per_1k_steps: round(((cpu3 - cpu2) / Math.max(1, steps)) * 1000, 0),
-      pg_cpu_ms_per_1k_steps: round((pgCpu / Math.max(1, steps)) * 1000, 0),
-      peak_rss_mb: round(Math.max(idleSampler.peakRssMb, loadSampler.peakRssMb), 0),
+      cpu_ms_per_1k_steps: round((loading.cpuMs / Math.max(1, steps)) * 1000, 0),
+      pg_cpu_ms_per_1k_steps: round((loading.pgCpuMs / Math.max(1, steps)) * 1000, 0),
+      peak_rss_mb: round(Math.max(idling.peakRssMb, loading.peakRssMb), 0),
       idle_seconds: round(seconds, 1),
       idle_queries_per_s: round((x1.commit + x1.rollback - x0.commit - x0.rollback) / seconds, 1),
-      idle_cpu_pct: round(((cpu1 - cpu0) / (seconds * 1000)) * 100, 2),
+      idle_cpu_pct: round((idling.cpuMs / (seconds * 1000)) * 100, 2),
       idle_rss_mb: round(idleRss, 0),
       load_steps: steps,
       rss_after_load_mb: round(afterRss, 0),

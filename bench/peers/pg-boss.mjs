@@ -20,7 +20,9 @@
  *            localConcurrency 4 (64 in flight, the cell's concurrency), pollingIntervalSeconds 0.5
  *            (the minimum), burstWhenBatchFull — the config measured in §7.
  * - recovery (tuned only): queue heartbeatSeconds 10 (the minimum) with superviseIntervalSeconds 1
- *   and monitorIntervalSeconds 1, so a dead worker's jobs are failed and retried after ~10–11 s.
+ *   and monitorIntervalSeconds 1, so a dead worker's jobs are failed and retried after ~10–11 s;
+ *   notifyPollingIntervalSeconds 0.5, because a retried job sends no NOTIFY and would otherwise
+ *   wait for the 30 s notify-mode backstop poll.
  *   The default config relies on expireInSeconds (15 min).
  * In recovery cells every config runs the cell's in-flight count as one batch (batchSize = inflight).
  */
@@ -106,7 +108,7 @@ runAdapter(async (spec, emit) => {
   };
 
   const workOptions = spec.inflight !== undefined
-    ? { batchSize: spec.inflight, ...(tuned ? { pollingIntervalSeconds: 0.5 } : {}) }
+    ? { batchSize: spec.inflight, ...(tuned ? { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5 } : {}) }
     : tuned
       ? { batchSize: Math.max(1, Math.floor(spec.concurrency / 4)), localConcurrency: 4, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true }
       : {};
