@@ -30,7 +30,7 @@ const SYSTEMS: Record<string, string> = {
 
 const SIZES = {
   quick: {
-    latency: { pipelines: 20, warmup: 2, capMs: 5_000 },
+    latency: { pipelines: 20, warmup: 1, capMs: 5_000 },
     throughput: { pipelines: 200, capMs: 15_000 },
     expand: { items: 2_000, capMs: 15_000 },
     divide: { pipelines: 20, capMs: 15_000 },
@@ -39,7 +39,7 @@ const SIZES = {
     floorSeconds: 3,
   },
   full: {
-    latency: { pipelines: 200, warmup: 5, capMs: 60_000 },
+    latency: { pipelines: 200, warmup: 2, capMs: 60_000 },
     throughput: { pipelines: 1_000, capMs: 120_000 },
     expand: { items: 10_000, capMs: 120_000 },
     divide: { pipelines: 100, capMs: 120_000 },
