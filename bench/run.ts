@@ -18,7 +18,7 @@ import { burnDown, idle, latency, recovery, type Cell, type Row } from './lib/ce
 import { AdapterChild } from './lib/child.js';
 import { pgbenchMissing, runFloor, type FloorResult } from './lib/floor.js';
 import type { ConfigName } from './lib/protocol.js';
-import { addRatios, floorTable, table } from './lib/report.js';
+import { addRatios, render, type Meta } from './lib/report.js';
 
 const SCENARIOS = ['latency', 'throughput', 'expand', 'divide', 'recovery', 'idle'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -44,7 +44,7 @@ const SIZES = {
     expand: { items: 10_000, capMs: 120_000 },
     divide: { pipelines: 100, capMs: 120_000 },
     recovery: { inflight: 100, sleepMs: 3_000, capMs: 60_000 },
-    idle: { idleMs: 60_000, loadPipelines: 10_000, capMs: 180_000 },
+    idle: { idleMs: 60_000, loadPipelines: 10_000, capMs: 360_000 },
     floorSeconds: 12,
   },
 };
@@ -288,27 +288,13 @@ function summary(r: Row): string {
 addRatios(rows);
 const minutes = (performance.now() - started) / 60_000;
 const ok = plan.length - failed;
-const header = [
-  `Benchmark results (${mode}${mode === 'quick' ? ' mode: smaller sizes, tuned configs only plus ductwork default for latency' : ''}), ${meta.date.slice(0, 16).replace('T', ' ')} UTC, ${minutes.toFixed(1)} min`,
-  `Machine: ${meta.cpu}, ${meta.memory_gb} GiB; Node ${meta.node}; ${meta.postgres}, synchronous_commit=${meta.synchronous_commit}, shared_buffers=${meta.shared_buffers}; concurrency ${meta.concurrency}, pool ${meta.pool_size} (tuned); ductwork ${sha ?? ''}`,
-];
-const md = [
-  ...header.map((h) => `${h}  `),
-  '',
-  table(rows),
-  '',
-  floor ? floorTable(floor, sizes.floorSeconds) : `Raw-SQL floor: ${floorSkipped}`,
-  '',
-  '"ductwork ÷ this" is ours ÷ theirs of the row\'s primary metric against the ductwork row of the same config',
-  '(above 1 is better for steps/s; below 1 is better for latencies and idle transactions).',
-  'Peers add the successor job outside the completion transaction (at-least-once); ductwork commits each move in one transaction.',
-  '',
-].join('\n');
-console.log(`\n${header.join('\n')}\n\n${table(rows)}\n\n${floor ? floorTable(floor, sizes.floorSeconds) : `Raw-SQL floor: ${floorSkipped}`}`);
+const fullMeta: Meta = { ...(meta as Omit<Meta, 'minutes' | 'floor'>), minutes: Math.round(minutes * 10) / 10, floor: floor ?? floorSkipped ?? 'skipped' };
+const rendered = render(rows, fullMeta);
+console.log(`\n${rendered.console}`);
 const name = subset ? 'partial' : mode === 'quick' ? 'latest-quick' : 'latest';
 writeFileSync(`${resultsDir}${name}.json`, `${JSON.stringify(rows, null, 2)}\n`);
-writeFileSync(`${resultsDir}${name}.meta.json`, `${JSON.stringify({ ...meta, minutes: Math.round(minutes * 10) / 10, floor: floor ?? floorSkipped }, null, 2)}\n`);
-writeFileSync(`${resultsDir}${name}.md`, md);
+writeFileSync(`${resultsDir}${name}.meta.json`, `${JSON.stringify(fullMeta, null, 2)}\n`);
+writeFileSync(`${resultsDir}${name}.md`, rendered.markdown);
 console.log(`\nwrote bench/results/${name}.json, ${name}.md, ${name}.meta.json (children's output: bench/results/children.log)`);
 console.log(`${ok} cells ok, ${failed} failed`);
 await admin.end({ timeout: 1 }).catch(() => {});

@@ -14,7 +14,7 @@ export function addRatios(rows: Row[]): void {
       rows.find((r) => r.system === 'ductwork' && r.scenario === row.scenario && r.measure === row.measure && r.config === 'tuned' && r.status !== 'failed');
     const a = ours?.[row.metric] as number | null | undefined;
     const b = row[row.metric] as number | null | undefined;
-    row.ratio_vs_ductwork = typeof a === 'number' && typeof b === 'number' && b !== 0 ? Math.round((a / b) * 100) / 100 : null;
+    row.ratio_vs_ductwork = typeof a === 'number' && typeof b === 'number' && b !== 0 ? Number((a / b).toPrecision(3)) : null;
     row.ratio_against = ours ? `ductwork ${ours.config}` : null;
   }
 }
@@ -67,4 +67,93 @@ export function floorTable(floor: FloorResult[], seconds: number): string {
   const lines = [`| raw-SQL floor (pgbench -M prepared -c 8 -j 2 -T ${seconds}) | steps/s | commits/step |`, '|---|---|---|'];
   for (const f of floor) lines.push(`| ${f.script} | ${f.error ? `error: ${f.error}` : fmt(f.steps_per_s)} | ${f.commits_per_step} |`);
   return lines.join('\n');
+}
+
+/** Issue 5's targets for ductwork, by row (scenario, measure). */
+const TARGETS: Record<string, string> = {
+  'latency:trigger → first step': 'p50 ≤ 5 ms, p99 ≤ 20 ms',
+  'latency:step → step': 'p50 ≤ 5 ms',
+  throughput: '≥ 10,000 steps/s and ≥ 1.5× graphile-worker tuned',
+  expand: '10k → collapse ≤ 3 s',
+  recovery: 'first re-claim ≤ 5 s, lost 0',
+  idle: 'RSS ≤ 120 MB, no growth after 100k steps',
+};
+
+function primary(row: Row | undefined): string {
+  if (!row) return '';
+  if (row.status === 'failed') return 'failed';
+  const capped = row.status === 'capped' ? ' (capped)' : '';
+  switch (row.scenario) {
+    case 'latency':
+      return `p50 ${fmt(row.p50_ms)} / p99 ${fmt(row.p99_ms)} ms${capped}`;
+    case 'recovery':
+      return row.first_reclaim_ms === null
+        ? `none re-claimed within the cap, lost ${fmt(row.lost)}`
+        : `${fmt(row.first_reclaim_ms)} ms, all done ${fmt(row.all_done_ms)} ms, lost ${fmt(row.lost)}`;
+    case 'idle':
+      return `${fmt(row.idle_queries_per_s)} xact/s, RSS ${fmt(row.idle_rss_mb)} → ${fmt(row.rss_after_load_mb)} MB after ${fmt(row.load_steps)} steps${capped}`;
+    case 'expand':
+      return `${fmt(row.steps_per_s)} steps/s, ${fmt(row.e2e_ms)} ms${capped}`;
+    default:
+      return `${fmt(row.steps_per_s)} steps/s, ${fmt(row.commits_per_step)} commits/step${capped}`;
+  }
+}
+
+/** One line per scenario (and latency measure): each system's tuned config side by side, and the target. */
+export function summaryTable(rows: Row[], config: 'default' | 'tuned' = 'tuned'): string {
+  const systems = [...new Set(rows.map((r) => r.system))];
+  const keys = [...new Set(rows.map((r) => (r.measure ? `${r.scenario}:${r.measure}` : r.scenario)))];
+  const lines = [`| scenario (${config}) | ${systems.join(' | ')} | target (ductwork) |`, `|${'---|'.repeat(systems.length + 2)}`];
+  for (const key of keys) {
+    const pick = (system: string) => rows.find((r) => r.system === system && r.config === config && (r.measure ? `${r.scenario}:${r.measure}` : r.scenario) === key);
+    const cells = systems.map((system) => {
+      const row = pick(system);
+      const ratio = typeof row?.ratio_vs_ductwork === 'number' ? ` (ductwork ÷ this ${row.ratio_vs_ductwork})` : '';
+      return primary(row) + ratio;
+    });
+    lines.push(`| ${key.replace(':', ': ')} | ${cells.join(' | ')} | ${TARGETS[key] ?? ''} |`);
+  }
+  return lines.join('\n');
+}
+
+/** What a run records besides its rows (bench/results/*.meta.json). */
+export interface Meta {
+  date: string;
+  mode: 'quick' | 'full';
+  node: string;
+  cpu: string;
+  memory_gb: number;
+  postgres: string;
+  synchronous_commit: string;
+  shared_buffers: string;
+  concurrency: number;
+  pool_size: number;
+  git: string | undefined;
+  sizes: { floorSeconds: number };
+  minutes: number;
+  floor: FloorResult[] | string;
+}
+
+/** The console report and the Markdown file of one run. */
+export function render(rows: Row[], meta: Meta): { console: string; markdown: string } {
+  const header = [
+    `Benchmark results (${meta.mode}${meta.mode === 'quick' ? ' mode: smaller sizes, tuned configs only plus ductwork default for latency' : ''}), ${meta.date.slice(0, 16).replace('T', ' ')} UTC, ${meta.minutes.toFixed(1)} min`,
+    `Machine: ${meta.cpu}, ${meta.memory_gb} GiB; Node ${meta.node}; ${meta.postgres}, synchronous_commit=${meta.synchronous_commit}, shared_buffers=${meta.shared_buffers}; concurrency ${meta.concurrency}, pool ${meta.pool_size} (tuned); ductwork ${meta.git ?? ''}`,
+  ];
+  const floor = typeof meta.floor === 'string' ? `Raw-SQL floor: ${meta.floor}` : floorTable(meta.floor, meta.sizes.floorSeconds);
+  const markdown = [
+    ...header.map((h) => `${h}  `),
+    '',
+    summaryTable(rows),
+    '',
+    table(rows),
+    '',
+    floor,
+    '',
+    '"ductwork ÷ this" is ours ÷ theirs of the row\'s primary metric against the ductwork row of the same config',
+    '(above 1 is better for steps/s; below 1 is better for latencies and idle transactions).',
+    'Peers add the successor job outside the completion transaction (at-least-once); ductwork commits each move in one transaction.',
+    '',
+  ].join('\n');
+  return { console: `${header.join('\n')}\n\n${table(rows)}\n\n${floor}`, markdown };
 }
