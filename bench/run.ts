@@ -5,7 +5,7 @@
  * raw-SQL floor beside it. Results: bench/results/latest.{json,md,meta.json} for the full suite,
  * latest-quick.* for --quick, partial.* (not committed) when --only/--systems/--configs pick a subset.
  *
- *   npm run bench                         full suite (every config), ~30–40 min on 2 cores
+ *   npm run bench                         full suite (every config), 45–55 min on 2 cores
  *   npm run bench -- --quick              smaller sizes, tuned configs, under 3 minutes
  *   npm run bench -- --only throughput,latency --systems ductwork --configs tuned
  */
