@@ -1,0 +1,302 @@
+/**
+ * The benchmark runner (`npm run bench`): for each scenario × system × config it creates a
+ * database, runs the system's adapter as a child process on this same Node binary, measures from
+ * outside (/proc, pg_stat_database) and inside (step timestamps), and prints one table, with the
+ * raw-SQL floor beside it. Results: bench/results/latest.{json,md,meta.json} for the full suite,
+ * latest-quick.* for --quick, partial.* (not committed) when --only/--systems/--configs pick a subset.
+ *
+ *   npm run bench                         full suite (every config), 45–55 min on 2 cores
+ *   npm run bench -- --quick              smaller sizes, tuned configs, under 3 minutes
+ *   npm run bench -- --only throughput,latency --systems ductwork --configs tuned
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { burnDown, idle, latency, recovery, type Cell, type Row } from './lib/cells.js';
+import { AdapterChild } from './lib/child.js';
+import { pgbenchMissing, runFloor, type FloorResult } from './lib/floor.js';
+import type { ConfigName } from './lib/protocol.js';
+import { addRatios, render, type Meta } from './lib/report.js';
+
+const SCENARIOS = ['latency', 'throughput', 'expand', 'divide', 'recovery', 'idle'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const SYSTEMS: Record<string, string> = {
+  ductwork: new URL('./ductwork/adapter.js', import.meta.url).pathname,
+  'graphile-worker': new URL('../../bench/peers/graphile-worker.mjs', import.meta.url).pathname,
+  'pg-boss': new URL('../../bench/peers/pg-boss.mjs', import.meta.url).pathname,
+};
+
+const SIZES = {
+  quick: {
+    latency: { pipelines: 20, warmup: 1, capMs: 5_000 },
+    throughput: { pipelines: 200, capMs: 15_000 },
+    expand: { items: 2_000, capMs: 15_000 },
+    divide: { pipelines: 20, capMs: 15_000 },
+    recovery: { inflight: 100, sleepMs: 2_000, capMs: 18_000 },
+    idle: { idleMs: 6_000, loadPipelines: 300, capMs: 20_000 },
+    floorSeconds: 3,
+  },
+  full: {
+    latency: { pipelines: 200, warmup: 2, capMs: 60_000 },
+    throughput: { pipelines: 1_000, capMs: 120_000 },
+    expand: { items: 10_000, capMs: 120_000 },
+    divide: { pipelines: 100, capMs: 120_000 },
+    recovery: { inflight: 100, sleepMs: 3_000, capMs: 60_000 },
+    idle: { idleMs: 60_000, loadPipelines: 10_000, capMs: 360_000 },
+    floorSeconds: 12,
+  },
+};
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    systems: { type: 'string' },
+    configs: { type: 'string' },
+    'no-floor': { type: 'boolean', default: false },
+    concurrency: { type: 'string', default: '64' },
+    pool: { type: 'string', default: '10' },
+    keep: { type: 'boolean', default: false },
+    set: { type: 'string', multiple: true },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (args.help) {
+  console.log(`npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}] [--systems ${Object.keys(SYSTEMS).join(',')}]
+                 [--configs default,tuned] [--no-floor] [--concurrency 64] [--pool 10] [--keep]
+                 [--set <scenario>.<size>=<n> ...]   e.g. --set throughput.pipelines=2000 --set recovery.capMs=60000
+  BENCH_ADMIN_URL  server to use (default postgres://postgres@127.0.0.1:5432/postgres)`);
+  process.exit(0);
+}
+
+const list = <T extends string>(value: string | undefined, all: readonly T[], what: string): T[] => {
+  if (!value) return [...all];
+  const picked = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const p of picked) if (!all.includes(p as T)) throw new Error(`unknown ${what} "${p}" (known: ${all.join(', ')})`);
+  return picked as T[];
+};
+
+const mode = args.quick ? 'quick' : 'full';
+const sizes = SIZES[mode];
+// --set throughput.pipelines=2000 (repeatable) overrides one size of the chosen mode.
+for (const assignment of args.set ?? []) {
+  const match = /^(\w+)\.(\w+)=(\d+)$/.exec(assignment);
+  const group = match && (sizes as unknown as Record<string, Record<string, number>>)[match[1]!];
+  if (!match || !group || !(match[2]! in group)) throw new Error(`--set ${assignment}: expected <scenario>.<size>=<number>, one of ${JSON.stringify(sizes)}`);
+  group[match[2]!] = Number(match[3]);
+}
+const scenarios = list<Scenario>(args.only, SCENARIOS, 'scenario');
+const systems = list(args.systems, Object.keys(SYSTEMS), 'system');
+const configs = list<ConfigName>(args.configs, ['default', 'tuned'], 'config');
+const subset = Boolean(args.only || args.systems || args.configs);
+const adminUrl = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const server = new URL(adminUrl);
+const resultsDir = new URL('../../bench/results/', import.meta.url).pathname;
+mkdirSync(resultsDir, { recursive: true });
+const logFile = `${resultsDir}children.log`;
+writeFileSync(logFile, '');
+
+/** Quick mode runs tuned configs only, plus ductwork's default for latency. */
+function configsFor(system: string, scenario: Scenario): ConfigName[] {
+  if (mode === 'full' || args.configs) return configs;
+  return system === 'ductwork' && scenario === 'latency' ? ['default', 'tuned'] : ['tuned'];
+}
+
+function dbUrl(db: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${db}`;
+  return url.href;
+}
+
+function gitSha(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function runCell(cell: Cell, scenario: Scenario): Promise<Row[]> {
+  switch (scenario) {
+    case 'latency':
+      return latency(cell, sizes.latency);
+    case 'throughput':
+      return burnDown(cell, { kind: 'chain', pipelines: sizes.throughput.pipelines, keyPrefix: 'c' }, sizes.throughput.capMs);
+    case 'expand':
+      return burnDown(cell, { kind: 'expand', items: sizes.expand.items, keyPrefix: 'e' }, sizes.expand.capMs);
+    case 'divide':
+      return burnDown(cell, { kind: 'divide', pipelines: sizes.divide.pipelines, keyPrefix: 'd' }, sizes.divide.capMs);
+    case 'recovery':
+      return recovery(cell, sizes.recovery);
+    case 'idle':
+      return idle(cell, sizes.idle);
+  }
+}
+
+function cellBudgetMs(scenario: Scenario): number {
+  const s = sizes[scenario] as { capMs: number; idleMs?: number };
+  return s.capMs + (s.idleMs ?? 0) + 180_000;
+}
+
+const SERVER_GONE = /shutting down|starting up|ECONNREFUSED|ECONNRESET|terminating connection|CONNECTION_(CLOSED|ENDED|DESTROYED)|Connection terminated/i;
+
+/** Runs `work`, and again (up to 3 times) after the server comes back if it went away meanwhile. */
+async function withServer<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= 3 || !SERVER_GONE.test(String((error as Error).message ?? error))) throw error;
+      await waitForServer();
+    }
+  }
+}
+
+// A query on a pool whose server restarted can reject where nobody awaits it; the run goes on.
+process.on('unhandledRejection', (error) => console.error(`\n(unhandled rejection: ${(error as Error)?.message ?? error})`));
+
+const started = performance.now();
+const admin = postgres(adminUrl, { max: 2, onnotice: () => {} });
+const monitor = postgres(adminUrl, { max: 1, fetch_types: false, onnotice: () => {} }) as unknown as Cell['monitor'];
+const [pg] = await withServer(() => admin`select version() as version, current_setting('synchronous_commit') as sync, current_setting('shared_buffers') as shared_buffers, current_setting('max_connections') as max_connections`);
+const sha = gitSha();
+const meta = {
+  date: new Date().toISOString(),
+  mode,
+  node: process.version,
+  cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+  memory_gb: Math.round(totalmem() / 2 ** 30),
+  postgres: String(pg!.version).split(' on ')[0],
+  synchronous_commit: pg!.sync,
+  shared_buffers: pg!.shared_buffers,
+  concurrency: Number(args.concurrency),
+  pool_size: Number(args.pool),
+  git: sha,
+  load_1m_at_start: Math.round(loadavg()[0]! * 100) / 100,
+  sizes,
+};
+console.log(`ductwork bench (${mode}${mode === 'quick' ? ': smaller sizes, tuned configs only, plus ductwork default for latency' : ''})`);
+console.log(`Node ${meta.node} · ${meta.cpu} · ${meta.memory_gb} GiB · ${meta.postgres} · synchronous_commit=${meta.synchronous_commit} · shared_buffers=${meta.shared_buffers}`);
+if (Number(process.versions.node.split('.')[0]) < 22) console.log('warning: graphile-worker and pg-boss need Node ≥ 22; run through `npm run bench`.');
+
+let floor: FloorResult[] | undefined;
+let floorSkipped: string | undefined = args['no-floor'] ? 'skipped (--no-floor)' : pgbenchMissing();
+if (!floorSkipped) {
+  process.stdout.write(`raw-SQL floor (pgbench, ${sizes.floorSeconds} s per script) … `);
+  await withServer(() => admin.unsafe('drop database if exists bench_floor with (force)'));
+  await withServer(() => admin.unsafe('create database bench_floor'));
+  const connection = { host: server.hostname, port: server.port || '5432', user: decodeURIComponent(server.username || 'postgres') };
+  floor = runFloor(connection, 'bench_floor', sizes.floorSeconds);
+  if (floor.some((f) => f.error)) {
+    // Most likely the server restarted under pgbench: once more, for the scripts that failed.
+    await waitForServer();
+    await withServer(() => admin.unsafe('drop database if exists bench_floor with (force)'));
+    await withServer(() => admin.unsafe('create database bench_floor'));
+    const again = runFloor(connection, 'bench_floor', sizes.floorSeconds);
+    floor = floor.map((f, i) => (f.error && !again[i]!.error ? again[i]! : f));
+  }
+  await withServer(() => admin.unsafe('drop database if exists bench_floor with (force)'));
+  console.log(`${floor.map((f) => `${f.script} ${f.steps_per_s ?? 'error'}`).join(', ')} (at ${elapsed()})`);
+} else {
+  console.log(`raw-SQL floor: ${floorSkipped}`);
+}
+
+const plan: { scenario: Scenario; system: string; config: ConfigName }[] = [];
+for (const scenario of scenarios) for (const system of systems) for (const config of configsFor(system, scenario)) plan.push({ scenario, system, config });
+
+const rows: Row[] = [];
+let failed = 0;
+for (const [n, { scenario, system, config }] of plan.entries()) {
+  const db = `bench_${system.replace(/-/g, '_')}_${scenario}`;
+  const cell: Cell = {
+    system, adapter: SYSTEMS[system]!, config, scenario, mode, db, dbUrl: dbUrl(db),
+    concurrency: Number(args.concurrency), poolSize: Number(args.pool), monitor, logFile,
+    env: sha ? { BENCH_GIT_SHA: sha } : {},
+  };
+  const t = performance.now();
+  process.stdout.write(`[${n + 1}/${plan.length} at ${elapsed()}] ${scenario} · ${system} · ${config} … `);
+  const load = Math.round(loadavg()[0]! * 100) / 100;
+  let retried: string | undefined;
+  for (let attempt = 0; ; attempt++) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await withServer(() => admin.unsafe(`drop database if exists ${db} with (force)`));
+      await withServer(() => admin.unsafe(`create database ${db}`));
+      const budget = cellBudgetMs(scenario);
+      const out = await Promise.race([
+        runCell(cell, scenario),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`cell timed out after ${Math.round(budget / 1000)} s`)), budget))),
+      ]);
+      for (const row of out) {
+        row.load_1m_at_start = load;
+        if (retried) row.notes = [row.notes, `retried once after: ${retried}`].filter(Boolean).join('; ');
+      }
+      rows.push(...out);
+      console.log(`${out.map((r) => summary(r)).join('; ')} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+      break;
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      // The server restarting under us (another user of this PostgreSQL) is not the system's fault: one retry.
+      if (attempt === 0 && SERVER_GONE.test(message)) {
+        retried = message;
+        process.stdout.write(`server went away (${message}); retrying … `);
+        await waitForServer();
+        continue;
+      }
+      failed++;
+      rows.push({
+        scenario, system, version: '', steps_per_s: null, p50_ms: null, p99_ms: null, commits_per_step: null,
+        cpu_ms_per_1k_steps: null, peak_rss_mb: null, config, mode, status: 'failed', metric: 'steps_per_s', better: 'higher', error: message,
+        load_1m_at_start: load,
+      });
+      console.log(`FAILED: ${message}`);
+      break;
+    } finally {
+      clearTimeout(timer);
+      for (const child of AdapterChild.live) child.kill();
+      if (!args.keep) await withServer(() => admin.unsafe(`drop database if exists ${db} with (force)`)).catch(() => {});
+    }
+  }
+}
+
+async function waitForServer(): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    try {
+      await admin`select 1`;
+      await monitor`select 1`;
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+function elapsed(): string {
+  const s = Math.round((performance.now() - started) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function summary(r: Row): string {
+  const value = r[r.metric];
+  const unit = r.metric === 'steps_per_s' ? ' steps/s' : r.metric.endsWith('_ms') ? ' ms' : r.metric === 'idle_queries_per_s' ? ' xact/s idle' : '';
+  return `${r.measure ? `${r.measure} p50 ` : ''}${value ?? '—'}${r.measure ? ' ms' : unit}${r.status === 'capped' ? ' (capped)' : ''}`;
+}
+
+addRatios(rows);
+const minutes = (performance.now() - started) / 60_000;
+const ok = plan.length - failed;
+const fullMeta: Meta = { ...(meta as Omit<Meta, 'minutes' | 'floor'>), minutes: Math.round(minutes * 10) / 10, floor: floor ?? floorSkipped ?? 'skipped' };
+const rendered = render(rows, fullMeta);
+console.log(`\n${rendered.console}`);
+const name = subset ? 'partial' : mode === 'quick' ? 'latest-quick' : 'latest';
+writeFileSync(`${resultsDir}${name}.json`, `${JSON.stringify(rows, null, 2)}\n`);
+writeFileSync(`${resultsDir}${name}.meta.json`, `${JSON.stringify(fullMeta, null, 2)}\n`);
+writeFileSync(`${resultsDir}${name}.md`, rendered.markdown);
+console.log(`\nwrote bench/results/${name}.json, ${name}.md, ${name}.meta.json (children's output: bench/results/children.log)`);
+console.log(`${ok} cells ok, ${failed} failed`);
+await admin.end({ timeout: 1 }).catch(() => {});
+await monitor.end({ timeout: 1 }).catch(() => {});
+process.exit(failed > 0 ? 1 : 0);
