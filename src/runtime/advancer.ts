@@ -1,6 +1,7 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
 import { noteDatabaseError, withDeadline, type Sql, type TxSql } from '../db/connect.js';
 import { deferAdvance, lockAdvanceableBranches, type AdvanceableBranch } from '../db/queries/branches.js';
+import { analyzeFanOutTables } from '../db/queries/statistics.js';
 import { notifyWakeup } from '../db/notify.js';
 import type { DefinitionGraph } from '../definition/graph.js';
 import type { Logger } from '../log.js';
@@ -10,6 +11,11 @@ import type { DefinitionCache } from './definition-cache.js';
 import { planMove, TransitionError, type Move } from './route.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
+
+/** Steps one pass enqueues from which the tables' statistics are refreshed at once. */
+const BULK_FAN_OUT = 1000;
+/** One ANALYZE at a time per process, whichever loop asked for it. */
+let analyzing: Promise<unknown> | undefined;
 
 export interface AdvancerDeps {
   sql: Sql;
@@ -130,7 +136,16 @@ export class Advancer {
     const count = await withDeadline(transaction, config.database.call_timeout * 1000, 'an advancing transaction');
     if (FAULTS_ENABLED && count > 0) await faultPoint('after_advance_commit');
     if (enqueued > 0) wakeups.signal(jobsChannel(pipeline));
+    if (enqueued >= BULK_FAN_OUT) this.#refreshStatistics();
     return count;
+  }
+
+  /** After a bulk insert, in the background: a stale plan must not outlive the fan-out that made it stale. */
+  #refreshStatistics(): void {
+    if (analyzing) return;
+    analyzing = analyzeFanOutTables(this.#deps.sql)
+      .catch((error: unknown) => this.#deps.log.debug('Could not analyze after a large fan-out', { error: (error as Error).message }))
+      .finally(() => (analyzing = undefined));
   }
 
   /** Logs what a batch did; returns how many steps it enqueued. */
