@@ -5,6 +5,9 @@ import { serializeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContextPortAnnouncement, ContextRequest, ContextResponse, StepTask, StepTaskResult } from '../../workers/protocol.js';
 
+/** Young-generation ceiling of each worker thread, in MB. */
+const YOUNG_GENERATION_MB = 8;
+
 /** Worker threads for `job_worker.threads` (0 = one per CPU). */
 export function threadCount(configured: number): number {
   return configured > 0 ? configured : Math.max(1, availableParallelism());
@@ -33,6 +36,10 @@ export class StepThreadPool {
       // Async steps share a thread: I/O-bound work should not need one thread per step.
       concurrentTasksPerWorker: Math.max(1, Math.ceil(options.concurrency / this.threads)),
       atomics: 'disabled',
+      // Step payloads are short-lived garbage; under load V8 would grow each thread's young
+      // generation to its default ceiling and keep it (RSS +60-80 MB over 100k steps with a flat
+      // live heap). A smaller one costs a few more (cheap) scavenges.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     this.#pool.on('message', (message: ContextPortAnnouncement) => {
       const port = (message as { ductworkContextPort?: MessagePort }).ductworkContextPort;
