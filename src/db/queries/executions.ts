@@ -97,20 +97,21 @@ export async function commitSuccesses(sql: Queryable, results: Success[], proces
       from input
       where e.id = input.id and e.id = any(${idList(results.map((r) => r.id))}::bigint[])
         and e.claim_token = input.token and e.completed_at is null
-      returning e.id, e.step_id, input.output, input.next_id, input.next_node, input.next_klass, input.next_via
+      returning e.id, e.step_id, input.output, input.next_id, input.next_node, input.next_klass, input.next_via,
+                input.next_id is not null and exists (select 1 from owner) as continues
     ), moved as (
       update steps s
-      set status = case when s.branch_id is null or (done.next_id is not null and exists (select 1 from owner)) then 'completed' else 'advancing' end,
+      set status = case when s.branch_id is null or done.continues then 'completed' else 'advancing' end,
           output = done.output, finished_at = clock_timestamp(),
-          completed_at = case when s.branch_id is null or (done.next_id is not null and exists (select 1 from owner)) then clock_timestamp() end,
+          completed_at = case when s.branch_id is null or done.continues then clock_timestamp() end,
           updated_at = clock_timestamp()
       from done
       where s.id = done.step_id and s.status = 'in_progress'
-      returning s.run_id, s.branch_id, s.pipeline_klass, s.status, done.output, done.next_id, done.next_node, done.next_klass, done.next_via
+      returning s.run_id, s.branch_id, s.pipeline_klass, done.continues, done.output, done.next_id, done.next_node, done.next_klass, done.next_via
     ), created as (
       insert into steps (id, run_id, branch_id, pipeline_klass, node, klass, to_transition, status, input, idempotency_key, started_at)
       select next_id, run_id, branch_id, pipeline_klass, next_node, next_klass, next_via, 'in_progress', output, next_id, clock_timestamp()
-      from moved where next_id is not null and branch_id is not null and status = 'completed'
+      from moved where continues and branch_id is not null
       returning id, pipeline_klass
     ), claimed as (
       insert into executions (step_id, pipeline_klass, run_at, claimed_at, claim_token, process_id)
@@ -171,13 +172,6 @@ export async function commitFailure(sql: Queryable, failure: Failure): Promise<b
     )
     select count(*)::int as fenced from failed`;
   return (row?.fenced as number) === 1;
-}
-
-/** Outcome of the latest finished execution of a step (to tell retries from crashes when it failed). */
-export async function lastOutcome(sql: Queryable, stepId: string): Promise<'success' | 'failure' | 'crashed' | undefined> {
-  const [row] = await sql`
-    select outcome from executions where step_id = ${stepId} and outcome is not null order by id desc limit 1`;
-  return row?.outcome as 'success' | 'failure' | 'crashed' | undefined;
 }
 
 export interface ExecutionRow {
