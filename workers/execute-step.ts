@@ -8,7 +8,7 @@ import type { StepTask, StepTaskResult } from './protocol.js';
  * error user code threw. Unknown step names, unreadable input and non-JSON output are reported
  * as typed errors naming the step (they consume the retry budget like any user error).
  */
-export async function executeStep(registry: ReadonlyMap<string, StepClass>, task: StepTask, context: StepContext): Promise<StepTaskResult> {
+export async function executeStep(registry: ReadonlyMap<string, StepClass>, task: StepTask, context: StepContext, signal: AbortSignal): Promise<StepTaskResult> {
   try {
     const Klass = registry.get(task.step);
     if (!Klass) {
@@ -29,7 +29,7 @@ export async function executeStep(registry: ReadonlyMap<string, StepClass>, task
       });
     }
     const step = new Klass();
-    step[STEP_RUNTIME] = { ...task.info, context };
+    step[STEP_RUNTIME] = { ...task.info, context, signal };
     const output = await (step.execute as (input: unknown) => unknown)(input);
     const encoded = encodeJson(output);
     if (!encoded.ok) {
@@ -57,7 +57,9 @@ export function assertContextKey(key: unknown): asserts key is string {
 export function encodeContextValue(key: string, value: unknown): string {
   const encoded = encodeJson(value);
   if (!encoded.ok) {
-    throw new ContextError('context_key_invalid', `context.set("${key}"): the value is not JSON at ${encoded.problem.path}: ${encoded.problem.reason}.`);
+    throw new ContextError('context_value_invalid', `context.set("${key}"): the value is not JSON at ${encoded.problem.path}: ${encoded.problem.reason}.`, {
+      details: { key, path: encoded.problem.path },
+    });
   }
   return encoded.text;
 }

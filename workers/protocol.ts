@@ -4,7 +4,7 @@ import type { SerializedError } from '../src/errors.js';
 import type { StepRuntimeInfo } from '../src/definition/step.js';
 
 /** Ids and counters a step can read through `this.execution` (the context is attached in the thread). */
-export type TaskInfo = Omit<StepRuntimeInfo, 'context'>;
+export type TaskInfo = Omit<StepRuntimeInfo, 'context' | 'signal'>;
 
 /** One step to run. */
 export interface StepTask {
@@ -17,15 +17,18 @@ export interface StepTask {
 /** The outcome of user code: output JSON text, or the error it threw (user errors only). */
 export type StepTaskResult = { ok: true; output: string } | { ok: false; error: SerializedError };
 
-/** A context read or write, sent from a worker thread to the main thread. */
-export type ContextRequest =
-  | { id: number; runId: string; op: 'get'; key: string }
-  | { id: number; runId: string; op: 'set'; key: string; value: string; overwrite: boolean };
+/** A context read or write, sent from a worker thread to the main thread by a running step. */
+export type ContextRequest = { id: number } & ContextRequestBody;
 
-/** A context request before the thread numbers it. */
+/** A context request before the thread numbers it; a write names the attempt making it (it is fenced by its claim). */
 export type ContextRequestBody =
   | { runId: string; op: 'get'; key: string }
-  | { runId: string; op: 'set'; key: string; value: string; overwrite: boolean };
+  | { runId: string; op: 'set'; key: string; value: string; overwrite: boolean; executionId: string };
+
+/** Sent from the main thread to every worker thread: abort this step's `this.signal`. */
+export interface StepAbort {
+  ductworkAbort: { executionId: string; reason: string };
+}
 
 /** The main thread's answer: for `get`, the stored JSON text or null. */
 export type ContextResponse = { id: number; ok: true; value: string | null } | { id: number; ok: false; error: SerializedError };

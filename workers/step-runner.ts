@@ -9,7 +9,7 @@ import { findPipelines, stepRegistry } from '../src/definition/registry.js';
 import type { Json } from '../src/definition/json.js';
 import type { StepContext } from '../src/definition/step.js';
 import { assertContextKey, encodeContextValue, executeStep } from './execute-step.js';
-import type { ContextRequestBody, ContextResponse, StepTask, StepTaskResult } from './protocol.js';
+import type { ContextRequestBody, ContextResponse, StepAbort, StepTask, StepTaskResult } from './protocol.js';
 
 const { app } = workerData as { app: string };
 const registry = stepRegistry(findPipelines((await import(app)) as Record<string, unknown>));
@@ -17,7 +17,15 @@ const registry = stepRegistry(findPipelines((await import(app)) as Record<string
 const channel = new MessageChannel();
 const pending = new Map<number, { resolve: (value: string | null) => void; reject: (error: Error) => void }>();
 let nextId = 1;
-channel.port1.on('message', (response: ContextResponse) => {
+/** Running steps' abort controllers, by execution id (unique per attempt). */
+const running = new Map<string, AbortController>();
+channel.port1.on('message', (message: ContextResponse | StepAbort) => {
+  if ('ductworkAbort' in message) {
+    const { executionId, reason } = message.ductworkAbort;
+    running.get(executionId)?.abort(new StepAbortedError(reason));
+    return;
+  }
+  const response = message;
   const waiter = pending.get(response.id);
   if (!waiter) return;
   pending.delete(response.id);
@@ -37,7 +45,13 @@ function request(message: ContextRequestBody): Promise<string | null> {
   });
 }
 
-function contextFor(runId: string): StepContext {
+/** The reason a step's `this.signal` carries when the engine aborts it. */
+class StepAbortedError extends Error {
+  override name = 'StepAbortedError';
+}
+
+function contextFor(task: StepTask): StepContext {
+  const { runId, executionId } = task.info;
   return {
     async get<T extends Json = Json>(key: string): Promise<T | null> {
       assertContextKey(key);
@@ -46,13 +60,20 @@ function contextFor(runId: string): StepContext {
     },
     async set<T extends Json>(key: string, value: T, options: { overwrite?: boolean } = {}): Promise<T> {
       assertContextKey(key);
-      await request({ runId, op: 'set', key, value: encodeContextValue(key, value), overwrite: options.overwrite === true });
+      await request({ runId, op: 'set', key, value: encodeContextValue(key, value), overwrite: options.overwrite === true, executionId });
       return value;
     },
   };
 }
 
 /** Piscina calls this for every task. It never throws: user errors come back as values. */
-export default function runStep(task: StepTask): Promise<StepTaskResult> {
-  return executeStep(registry, task, contextFor(task.info.runId));
+export default async function runStep(task: StepTask): Promise<StepTaskResult> {
+  const key = task.info.executionId;
+  const controller = new AbortController();
+  running.set(key, controller);
+  try {
+    return await executeStep(registry, task, contextFor(task), controller.signal);
+  } finally {
+    running.delete(key);
+  }
 }

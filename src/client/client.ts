@@ -3,10 +3,12 @@ import { checkConnection, connect, isTransientDbError, type Sql } from '../db/co
 import { uuidv7 } from '../db/ids.js';
 import { insertBranches } from '../db/queries/branches.js';
 import { findPipeline, insertPipeline } from '../db/queries/pipelines.js';
-import { insertRun, latestRun } from '../db/queries/runs.js';
+import { insertRun, latestRun, runOutput } from '../db/queries/runs.js';
+import { definitionBySha1, insertDefinition } from '../db/queries/definitions.js';
+import { insertJobs } from '../db/queries/jobs.js';
 import { jobsChannel, notifyWakeup } from '../db/notify.js';
-import { enqueueSteps } from '../db/queries/steps.js';
 import { encodeJson } from '../definition/json.js';
+import { resultIsArray } from '../definition/output-shape.js';
 import type { PipelineHandle, PipelineStatusReport, WaitOptions } from './handle.js';
 import { revivePipeline, type ReviveOptions } from './revive.js';
 import { retryBranch } from './retry-branch.js';
@@ -32,6 +34,9 @@ export class DuctworkClient {
   readonly sql: Sql;
   readonly schema: string;
   readonly #ownsPool: boolean;
+  /** Definitions known to be stored (they are never deleted), and whether each one's result is an array. */
+  readonly #stored = new Set<string>();
+  readonly #arrayResult = new Map<string, boolean>();
 
   constructor(options: ClientOptions = {}) {
     this.schema = options.schema ?? process.env.DUCTWORK_SCHEMA ?? 'ductwork';
@@ -69,16 +74,19 @@ export class DuctworkClient {
     const branchId = uuidv7();
     const stepId = uuidv7();
     const startNode = definition.graph.nodes[0]!;
+    const storeDefinition = !this.#stored.has(definition.sha1);
     await this.sql.begin((tx) => [
+      ...(storeDefinition ? [insertDefinition(tx, definition.sha1, definition.graph)] : []),
       insertPipeline(tx, pipelineId, name),
-      insertRun(tx, { id: runId, pipelineId, klass: name, graph: definition.graph, sha1: definition.sha1 }),
+      insertRun(tx, { id: runId, pipelineId, klass: name, sha1: definition.sha1 }),
       insertBranches(tx, [{ id: branchId, runId, pipelineKlass: name, parentBranchId: null, frames: [] }]),
-      enqueueSteps(tx, [{
-        id: stepId, runId, branchId, pipelineKlass: name, node: startNode, klass: definition.graph.edges[startNode]!.klass,
-        toTransition: 'start', input: encoded.text, idempotencyKey: stepId,
+      insertJobs(tx, [{
+        pipelineKlass: name, pipelineId, runId, branchId, definitionSha1: definition.sha1, stepId, node: startNode,
+        klass: definition.graph.edges[startNode]!.klass, toTransition: 'start', input: encoded.text, idempotencyKey: stepId,
       }]),
       notifyWakeup(tx, this.schema, jobsChannel(name)),
     ]);
+    this.#stored.add(definition.sha1);
     return this.handle<Out>(pipelineId, name);
   }
 
@@ -89,8 +97,8 @@ export class DuctworkClient {
    */
   async revive<Out = unknown>(id: string, options: ReviveOptions = {}): Promise<PipelineHandle<Out>> {
     assertPipelineId(id);
-    await revivePipeline(this.sql, this.schema, id, options);
-    return this.handle<Out>(id);
+    const klass = await revivePipeline(this.sql, this.schema, id, options);
+    return this.handle<Out>(id, klass);
   }
 
   /** A handle for a pipeline id (from `trigger`, a log line or the CLI). */
@@ -110,9 +118,10 @@ export class DuctworkClient {
     const pipeline = await findPipeline(this.sql, id);
     const run = pipeline && (await latestRun(this.sql, id));
     if (!pipeline || !run) throw new ClientError('pipeline_not_found', `No pipeline with id ${id} in schema "${this.schema}".`, { details: { id } });
-    const [halts, counts] = await Promise.all([
+    const [halts, counts, output] = await Promise.all([
       this.sql`select id, halt_reason, halt_detail from branches where run_id = ${run.id} and status = 'halted' order by started_at, id`,
-      this.sql`select status, count(*)::int as n from steps where run_id = ${run.id} group by status`,
+      this.sql`select status, count(*)::int as n from step_view where run_id = ${run.id} group by status`,
+      run.status === 'completed' ? this.#output(run.id, run.definition_sha1) : Promise.resolve(null),
     ]);
     const steps = { in_progress: 0, advancing: 0, failed: 0, completed: 0 };
     for (const row of counts) steps[row.status as keyof typeof steps] = row.n as number;
@@ -121,13 +130,24 @@ export class DuctworkClient {
       pipeline: pipeline.klass,
       status: pipeline.status,
       runId: run.id,
-      output: run.status === 'completed' && run.output !== null ? JSON.parse(run.output) : undefined,
+      output: output === null ? undefined : JSON.parse(output),
       triggeredAt: run.triggered_at,
       completedAt: run.completed_at,
       haltedAt: run.halted_at,
       halts: halts.map((h) => ({ branchId: h.id as string, reason: h.halt_reason, detail: h.halt_detail as string | null })),
       steps,
     };
+  }
+
+  /** A completed run's output JSON text, shaped by its definition (one value, or an array for an open fan-out). */
+  async #output(runId: string, sha1: string): Promise<string | null> {
+    let many = this.#arrayResult.get(sha1);
+    if (many === undefined) {
+      const graph = await definitionBySha1(this.sql, sha1);
+      many = graph ? resultIsArray(graph) : false;
+      this.#arrayResult.set(sha1, many);
+    }
+    return runOutput(this.sql, runId, many);
   }
 
   /** Pipelines by status, and the most recent ones (newest first). */
@@ -199,8 +219,8 @@ export class DuctworkClient {
     if (!/^[0-9a-f-]{36}$/i.test(branchId)) {
       throw new ClientError('revive_error', `"${branchId}" is not a branch id (expected a UUID).`, { details: { id, branchId } });
     }
-    await retryBranch(this.sql, this.schema, id, branchId, options);
-    return this.handle<Out>(id);
+    const klass = await retryBranch(this.sql, this.schema, id, branchId, options);
+    return this.handle<Out>(id, klass);
   }
 }
 

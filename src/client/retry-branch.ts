@@ -1,5 +1,5 @@
 import type { Sql } from '../db/connect.js';
-import { branchOfRun, rehaltOtherBranches } from '../db/queries/branch-retry.js';
+import { branchOfRun } from '../db/queries/branch-retry.js';
 import { lockPipeline } from '../db/queries/pipelines.js';
 import { latestRun } from '../db/queries/runs.js';
 import { ClientError } from '../errors.js';
@@ -10,7 +10,7 @@ import { reviveInTransaction, type ReviveOptions } from './revive.js';
  * step and output) in which only that branch resumes; the pipeline's other halted branches stay
  * halted, so the new run halts again once the retried branch is done, unless it was the last
  * one. A fan-in waiting on a branch still halted keeps waiting for it. One transaction.
- * Returns the new run's id. Throws `revive_error` unless the branch is halted in the latest run.
+ * Returns the pipeline's class. Throws `revive_error` unless the branch is halted in the latest run.
  */
 export async function retryBranch(sql: Sql, schema: string, pipelineId: string, branchId: string, options: ReviveOptions = {}): Promise<string> {
   return sql.begin(async (tx) => {
@@ -26,8 +26,6 @@ export async function retryBranch(sql: Sql, schema: string, pipelineId: string, 
         details: { id: pipelineId, branchId, status: branch?.status },
       });
     }
-    const runId = await reviveInTransaction(tx, schema, pipelineId, options);
-    await rehaltOtherBranches(tx, previous.id, runId, branchId);
-    return runId;
+    return (await reviveInTransaction(tx, schema, pipelineId, { ...options, onlyBranch: branchId })).klass;
   });
 }

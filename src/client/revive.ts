@@ -1,11 +1,12 @@
 import type { Sql, TxSql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
 import { advanceChannel, jobsChannel, notifyWakeup } from '../db/notify.js';
-import { branchesOfRun, copyBranches, type FanFrame } from '../db/queries/branches.js';
-import { arrivalsOfRun, copyFanouts, fanoutsOfRun } from '../db/queries/fanouts.js';
+import { branchesOfRun, copyBranches, type CopiedBranch, type FanFrame } from '../db/queries/branches.js';
+import { copyFanouts, fanoutsOfRun } from '../db/queries/fanouts.js';
+import { insertAdvances, insertJobs, type NewAdvance, type NewJob } from '../db/queries/jobs.js';
 import { lockPipeline, setPipelineStatus } from '../db/queries/pipelines.js';
 import { insertRunFrom, latestRun } from '../db/queries/runs.js';
-import { copySteps, enqueueSteps, stepsOfRun, type CopiedStep, type NewStep, type StepRow } from '../db/queries/steps.js';
+import { copySteps, stepsOfRun, type CopiedStep, type StepRow } from '../db/queries/steps.js';
 import { copyTuples } from '../db/queries/tuples.js';
 import { ClientError } from '../errors.js';
 
@@ -17,18 +18,24 @@ export interface ReviveOptions {
 
 /**
  * Re-runs a halted pipeline as a new run, in one transaction: completed branches and steps are
- * copied with their outputs, and so are fan-outs with every arrival, so a later combine or
+ * copied with their outputs, and so are fan-outs with every member's arrival, so a later combine or
  * collapse receives all its inputs. Each halted branch resumes where it stopped: a step that
- * exhausted its retry or crash budget runs again with fresh budgets and the same idempotency
- * key; a branch halted while routing gets its step back to be routed again. The halted run is
- * left as it was. Returns the new run's id.
+ * exhausted its retry or crash budget runs again with fresh budgets and the same idempotency key;
+ * a branch halted while routing gets its step back to be routed again. With `onlyBranch`, only that
+ * halted branch resumes and the others are copied still halted. The halted run is left as it was.
+ * Returns the pipeline's class.
  */
 export async function revivePipeline(sql: Sql, schema: string, pipelineId: string, options: ReviveOptions = {}): Promise<string> {
-  return sql.begin((tx) => reviveInTransaction(tx, schema, pipelineId, options));
+  return sql.begin(async (tx) => (await reviveInTransaction(tx, schema, pipelineId, options)).klass);
 }
 
-/** {@link revivePipeline} inside a transaction the caller opened (a branch retry adds its own writes). */
-export async function reviveInTransaction(tx: TxSql, schema: string, pipelineId: string, options: ReviveOptions = {}): Promise<string> {
+/** {@link revivePipeline} inside a transaction the caller opened. */
+export async function reviveInTransaction(
+  tx: TxSql,
+  schema: string,
+  pipelineId: string,
+  options: ReviveOptions & { onlyBranch?: string } = {},
+): Promise<{ runId: string; klass: string }> {
   const pipeline = await lockPipeline(tx, pipelineId);
   if (!pipeline) throw new ClientError('pipeline_not_found', `No pipeline with id ${pipelineId}.`, { details: { id: pipelineId } });
   if (pipeline.status !== 'halted') {
@@ -39,15 +46,11 @@ export async function reviveInTransaction(tx: TxSql, schema: string, pipelineId:
   const previous = await latestRun(tx, pipelineId);
   if (!previous) throw new ClientError('revive_error', `Cannot revive pipeline without previous run (${pipelineId}).`, { details: { id: pipelineId } });
 
-  const [branches, steps, fanouts, arrivals] = await Promise.all([
-    branchesOfRun(tx, previous.id),
-    stepsOfRun(tx, previous.id),
-    fanoutsOfRun(tx, previous.id),
-    arrivalsOfRun(tx, previous.id),
-  ]);
+  const [branches, steps, fanouts] = await Promise.all([branchesOfRun(tx, previous.id), stepsOfRun(tx, previous.id), fanoutsOfRun(tx, previous.id)]);
   const newId = new Map<string, string>();
   const remap = (id: string | null) => (id === null ? null : newId.get(id) ?? id);
   for (const row of [...branches, ...fanouts]) newId.set(row.id, uuidv7());
+  for (const step of steps) if (step.branch_id !== null) newId.set(step.id, uuidv7());
   const remapFrames = (frames: FanFrame[]) => frames.map((frame) => ({ f: remap(frame.f)!, i: frame.i }));
 
   const byBranch = new Map<string, StepRow[]>();
@@ -55,53 +58,60 @@ export async function reviveInTransaction(tx: TxSql, schema: string, pipelineId:
     if (step.branch_id === null) continue; // the on_halt step belongs to no branch
     byBranch.set(step.branch_id, [...(byBranch.get(step.branch_id) ?? []), step]);
   }
-  const copied: CopiedStep[] = [];
-  const rerun: NewStep[] = [];
-  const copy = (step: StepRow, status: 'completed' | 'advancing'): CopiedStep => {
-    const id = uuidv7();
-    newId.set(step.id, id);
-    return {
-      id, branchId: remap(step.branch_id)!, sourceStepId: step.id, node: step.node, klass: step.klass,
-      toTransition: step.to_transition, status, input: step.input, output: step.output, idempotencyKey: step.idempotency_key,
-    };
-  };
   const runId = uuidv7();
+  const copied: CopiedStep[] = [];
+  const rerun: NewJob[] = [];
+  const reroute: NewAdvance[] = [];
+  const copy = (step: StepRow): CopiedStep => ({
+    id: remap(step.id)!, branchId: remap(step.branch_id)!, sourceStepId: step.id, node: step.node, klass: step.klass, toTransition: step.to_transition,
+    status: step.status === 'failed' ? 'failed' : 'completed', input: step.input, inputRef: remap(step.input_ref), inputIdx: step.input_idx,
+    output: step.output, idempotencyKey: step.idempotency_key, retryCount: step.retry_count, crashCount: step.crash_count,
+  });
+  const copiedBranches: CopiedBranch[] = [];
   for (const branch of branches) {
     const own = byBranch.get(branch.id) ?? [];
-    if (branch.status !== 'halted') {
-      for (const step of own) copied.push(copy(step, 'completed'));
+    const resumes = branch.status === 'halted' && own.length > 0 && (options.onlyBranch === undefined || options.onlyBranch === branch.id);
+    copiedBranches.push({
+      id: remap(branch.id)!, parentBranchId: remap(branch.parent_branch_id), frames: remapFrames(branch.frames),
+      status: resumes ? 'in_progress' : branch.status === 'halted' ? 'halted' : 'completed',
+      haltReason: resumes ? null : branch.halt_reason, haltDetail: resumes ? null : branch.halt_detail,
+      terminalStepId: remap(branch.terminal_step_id), arrivalStepId: remap(branch.arrival_step_id),
+    });
+    const latest = own.at(-1);
+    if (!resumes || !latest) {
+      copied.push(...own.map(copy));
       continue;
     }
-    const latest = own.at(-1);
-    for (const step of own.slice(0, -1)) copied.push(copy(step, 'completed'));
-    if (!latest) continue;
+    copied.push(...own.slice(0, -1).map(copy));
+    const common = {
+      pipelineKlass: pipeline.klass, pipelineId, runId, branchId: remap(branch.id)!, definitionSha1: previous.definition_sha1,
+      stepId: remap(latest.id)!, node: latest.node, klass: latest.klass, toTransition: latest.to_transition, idempotencyKey: latest.idempotency_key,
+    };
     if (branch.halt_reason === 'job_retries_exhausted' || branch.halt_reason === 'job_crashes_exhausted') {
-      const id = uuidv7();
-      newId.set(latest.id, id);
-      rerun.push({
-        id, runId, branchId: remap(branch.id), pipelineKlass: pipeline.klass, node: latest.node, klass: latest.klass,
-        toTransition: latest.to_transition, input: latest.input, idempotencyKey: latest.idempotency_key, sourceStepId: latest.id,
-      });
+      rerun.push({ ...common, input: latest.input, inputRef: remap(latest.input_ref), inputIdx: latest.input_idx, sourceStepId: latest.id });
     } else {
-      copied.push(copy(latest, 'advancing'));
+      copied.push({ ...copy(latest), status: 'completed' });
+      reroute.push(common);
     }
   }
 
   await insertRunFrom(tx, { id: runId, previousRunId: previous.id });
-  await copyBranches(tx, runId, pipeline.klass, branches.map((b) => ({
-    id: remap(b.id)!, parentBranchId: remap(b.parent_branch_id), frames: remapFrames(b.frames),
-    status: b.status === 'halted' ? 'in_progress' : 'completed', terminalStepId: remap(b.terminal_step_id),
-  })));
-  await copySteps(tx, runId, pipeline.klass, copied);
-  if (rerun.length > 0) await enqueueSteps(tx, rerun);
+  await copyBranches(tx, runId, pipeline.klass, copiedBranches);
+  await copySteps(tx, runId, copied);
   await copyFanouts(
     tx, runId,
     fanouts.map((f) => ({ id: remap(f.id)!, branchId: remap(f.branch_id)!, kind: f.kind, width: f.width, arrived: f.arrived, frames: remapFrames(f.frames), firedBranchId: remap(f.fired_branch_id) })),
-    arrivals.map((a) => ({ fanoutId: remap(a.fanout_id)!, index: a.idx, branchId: remap(a.branch_id)!, stepId: remap(a.step_id)!, output: a.output })),
   );
+  if (rerun.length > 0) await insertJobs(tx, rerun);
+  if (reroute.length > 0) await insertAdvances(tx, reroute);
   if (options.duplicateContext !== false) await copyTuples(tx, previous.id, runId);
+  if (rerun.length === 0 && reroute.length === 0) {
+    // Nothing resumes (a retried branch that had no step): the run is as halted as it was.
+    throw new ClientError('revive_error', `Cannot revive pipeline ${pipelineId} (${pipeline.klass}): no halted branch has a step to resume.`, { details: { id: pipelineId } });
+  }
   await setPipelineStatus(tx, pipelineId, 'in_progress');
   // Re-run steps wait for a job worker; a re-routed step waits for an advancer.
-  await notifyWakeup(tx, schema, rerun.length > 0 ? jobsChannel(pipeline.klass) : advanceChannel(pipeline.klass));
-  return runId;
+  if (rerun.length > 0) await notifyWakeup(tx, schema, jobsChannel(pipeline.klass));
+  if (reroute.length > 0) await notifyWakeup(tx, schema, advanceChannel(pipeline.klass));
+  return { runId, klass: pipeline.klass };
 }

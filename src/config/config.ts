@@ -1,3 +1,4 @@
+import { durationSeconds } from '../duration.js';
 import { ConfigError } from '../errors.js';
 import { CONFIG_SCHEMA, type KeySpec, type SectionSpec } from './schema.js';
 
@@ -5,6 +6,9 @@ import { CONFIG_SCHEMA, type KeySpec, type SectionSpec } from './schema.js';
 export type PerPipeline<T> = T | { [pipeline: string]: T };
 /** Like {@link PerPipeline}, or per step: `{ <Pipeline>: { default, <Step>: value } }`. */
 export type PerStep<T> = T | { [pipeline: string]: T | { [step: string]: T } };
+
+/** Seconds, or a string of a number and a unit: `'500ms'`, `'30s'`, `'15m'`, `'24h'`, `'7d'`, `'2w'`. */
+export type Duration = number | string;
 
 /** Configuration as a user writes it (embedding options or one YAML section). All keys optional. */
 export interface DuctworkOptions {
@@ -18,19 +22,23 @@ export interface DuctworkOptions {
     threads?: number;
     max_retry?: PerStep<number>;
     max_crash?: PerStep<number>;
-    polling_timeout?: PerPipeline<number>;
+    polling_timeout?: number;
     shutdown_timeout?: number;
+    timeout?: PerStep<Duration>;
+    timeout_grace?: Duration;
     crash_backoff?: number;
     retry_backoff?: { initial?: number; multiplier?: number; max?: number; jitter?: number };
   };
   pipeline_advancer?: {
-    count?: PerPipeline<number>;
+    count?: number;
     batch_size?: number;
     max_retry?: number;
-    polling_timeout?: PerPipeline<number>;
+    max_crash?: number;
+    polling_timeout?: number;
     shutdown_timeout?: number;
     steps?: { max_depth?: PerStep<number> };
   };
+  retention?: { completed?: PerPipeline<Duration>; halted?: PerPipeline<Duration>; interval?: Duration; batch_size?: number };
   supervisor?: { polling_timeout?: number; reaper_timeout?: number; shutdown_timeout?: number };
   dashboard?: { username?: string; password?: string };
   logger?: { level?: 'debug' | 'info' | 'warn' | 'error' | 'silent'; format?: 'auto' | 'pretty' | 'json' };
@@ -48,19 +56,26 @@ export interface DuctworkConfig {
     threads: number;
     max_retry: PerStep<number>;
     max_crash: PerStep<number>;
-    polling_timeout: PerPipeline<number>;
+    polling_timeout: number;
     shutdown_timeout: number;
+    /** Seconds. */
+    timeout: PerStep<number>;
+    /** Seconds. */
+    timeout_grace: number;
     crash_backoff: number;
     retry_backoff: { initial: number; multiplier: number; max: number; jitter: number };
   };
   pipeline_advancer: {
-    count: PerPipeline<number>;
+    count: number;
     batch_size: number;
     max_retry: number;
-    polling_timeout: PerPipeline<number>;
+    max_crash: number;
+    polling_timeout: number;
     shutdown_timeout: number;
     steps: { max_depth: PerStep<number> };
   };
+  /** Keep-times and the cleaner's pace, in seconds. */
+  retention: { completed: PerPipeline<number>; halted: PerPipeline<number>; interval: number; batch_size: number };
   supervisor: { polling_timeout: number; reaper_timeout: number; shutdown_timeout: number };
   dashboard: { username: string | undefined; password: string | undefined };
   logger: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; format: 'auto' | 'pretty' | 'json' };
@@ -124,14 +139,22 @@ function resolveKey(spec: KeySpec, given: unknown, path: string, source: string)
       }
       return [...new Set(names.map((p: string) => p.trim()))];
     case 'int':
-    case 'number': {
+    case 'number':
+    case 'duration': {
       if (given === undefined || given === null) return spec.default;
       const check = (v: unknown, where: string): number => {
+        if (spec.kind === 'duration') {
+          try {
+            return durationSeconds(v, where);
+          } catch (error) {
+            fail(source, where, (error as Error).message.replace(`${where} `, '').replace(/\.$/, ''));
+          }
+        }
         const ok = typeof v === 'number' && Number.isFinite(v) && (spec.kind === 'number' || Number.isInteger(v)) && v >= spec.min;
         if (!ok) fail(source, where, `must be ${spec.kind === 'int' ? 'an integer' : 'a number'} >= ${spec.min} (got ${show(v)})`);
         return v as number;
       };
-      if (typeof given !== 'object' || spec.scope === 'global') return check(given, path);
+      if (typeof given !== 'object' || given === null || spec.scope === 'global') return check(given, path);
       if (Array.isArray(given)) fail(source, path, `must be a number or a mapping by pipeline (got a list)`);
       const result: Record<string, unknown> = {};
       for (const [pipeline, v] of Object.entries(given as Record<string, unknown>)) {

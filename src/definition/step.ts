@@ -17,6 +17,7 @@ export interface StepRuntimeInfo {
   pipelineId: string;
   runId: string;
   stepId: string;
+  /** This attempt's own id: a new one for every attempt (retry, crash re-run) of every step. */
   executionId: string;
   /** Stable across retries, crash re-runs and revive: use it to make side effects idempotent. */
   idempotencyKey: string;
@@ -25,6 +26,8 @@ export interface StepRuntimeInfo {
   /** How many times this step was re-run after an infrastructure crash. */
   crashCount: number;
   context: StepContext;
+  /** Aborted when the step's timeout expires or its pipeline is cancelled. */
+  signal: AbortSignal;
 }
 
 /** The error of a second `context.set` of a key without `overwrite` (the engine's and the test helpers'). */
@@ -54,6 +57,12 @@ export abstract class Step {
   /** Registry name of this step; defaults to the class name. Set it when bundlers mangle names. */
   static stepName?: string;
 
+  /**
+   * Seconds an attempt may run before `this.signal` aborts and the attempt fails with
+   * `step_timeout` (on the retry budget). `job_worker.timeout` set for this step in the config wins.
+   */
+  static timeout?: number;
+
   declare [STEP_RUNTIME]?: StepRuntimeInfo;
 
   /** Does the work. The parameter is the previous step's output (or the trigger input). */
@@ -70,9 +79,18 @@ export abstract class Step {
   }
 
   /** Facts about the current execution (ids, attempt number, crash count). */
-  get execution(): Omit<StepRuntimeInfo, 'context'> {
-    const { context: _context, ...rest } = this.#runtime('execution');
+  get execution(): Omit<StepRuntimeInfo, 'context' | 'signal'> {
+    const { context: _context, signal: _signal, ...rest } = this.#runtime('execution');
     return rest;
+  }
+
+  /**
+   * Aborted when the step must stop: its timeout (`static timeout`, `job_worker.timeout`) expired.
+   * Pass it to `fetch` and other cancellable calls, or check `aborted`. A step still running
+   * `job_worker.timeout_grace` seconds after the abort has its worker thread terminated.
+   */
+  get signal(): AbortSignal {
+    return this.#runtime('signal').signal;
   }
 
   #runtime(what: string): StepRuntimeInfo {
@@ -88,7 +106,7 @@ export abstract class Step {
 }
 
 /** A concrete step class, constructible with no arguments. */
-export type StepClass = (new () => Step) & { stepName?: string };
+export type StepClass = (new () => Step) & { stepName?: string; timeout?: number };
 
 /** The registry name of a step class. */
 export function stepNameOf(klass: StepClass): string {

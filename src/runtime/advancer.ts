@@ -1,7 +1,7 @@
-import { settingFor, type DuctworkConfig } from '../config/config.js';
-import { noteDatabaseError, withDeadline, type Sql, type TxSql } from '../db/connect.js';
-import { deferAdvance, lockAdvanceableBranches, type AdvanceableBranch } from '../db/queries/branches.js';
-import { analyzeFanOutTables } from '../db/queries/statistics.js';
+import type { DuctworkConfig } from '../config/config.js';
+import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
+import { claimAdvances, deferAdvance, lockAdvances, releaseAdvances, type ClaimedAdvance } from '../db/queries/jobs.js';
+import { expandShapes, stepOutputs } from '../db/queries/steps.js';
 import { notifyWakeup } from '../db/notify.js';
 import type { DefinitionGraph } from '../definition/graph.js';
 import type { Logger } from '../log.js';
@@ -10,51 +10,43 @@ import { applyMoves, type AppliedBatch } from './apply-moves.js';
 import type { DefinitionCache } from './definition-cache.js';
 import { planMove, TransitionError, type Move } from './route.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
-import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
-
-/** Steps one pass enqueues from which the tables' statistics are refreshed at once. */
-const BULK_FAN_OUT = 1000;
-/** One ANALYZE at a time per process, whichever loop asked for it. */
-let analyzing: Promise<unknown> | undefined;
+import { ADVANCE_CHANNEL, JOBS_CHANNEL, jobsChannel, type Wakeups } from './wakeups.js';
 
 export interface AdvancerDeps {
   sql: Sql;
-  pipeline: string;
-  /** Which of the pipeline's advancer loops this is (names it). */
+  /** The pipelines this process advances. */
+  pipelines: readonly string[];
+  /** Which of the process's advancer loops this is (names it). */
   index: number;
   config: DuctworkConfig;
+  processId: string;
   log: Logger;
   wakeups: Wakeups;
   definitions: DefinitionCache;
-  /** No job worker of this pipeline runs in this process (role `advancer`): wake them by NOTIFY. */
+  /** No job worker runs in this process (role `advancer`): wake them by NOTIFY. */
   workersElsewhere: boolean;
 }
 
 /**
- * An advancer loop of one pipeline. Each pass is one transaction: lock a batch of branches whose
- * step finished (SKIP LOCKED, so loops and processes never take the same branch), route each,
- * commit. A dead advancer's transaction rolls back and its locks vanish with its connection, so
- * there is no advancement to recover after a crash.
+ * One advancer loop, serving every pipeline of the process. A pass claims a batch of advance jobs
+ * (finished steps whose branches must move) in its own statement, which counts each claim against
+ * the advancer crash budget; then routes the whole batch in one transaction fenced by the claims.
+ * If that transaction fails, each claim is routed alone in its own transaction, so the one that
+ * cannot be routed gets its error recorded and the others move.
  */
 export class Advancer {
   readonly #deps: AdvancerDeps;
-  readonly #pollSeconds: number;
   #running = false;
   #loop: Promise<void> | undefined;
   #busySince: number | undefined;
 
   constructor(deps: AdvancerDeps) {
     this.#deps = deps;
-    this.#pollSeconds = settingFor(deps.config.pipeline_advancer.polling_timeout, 1, deps.pipeline);
   }
 
   /** The loop's name in logs, hooks and thread dumps. */
   get name(): string {
-    return `ductwork.pipeline_advancer.${this.#deps.pipeline}.${this.#deps.index}`;
-  }
-
-  get pipeline(): string {
-    return this.#deps.pipeline;
+    return `ductwork.pipeline_advancer.${this.#deps.index}`;
   }
 
   start(): void {
@@ -63,15 +55,15 @@ export class Advancer {
     this.#loop = this.#run();
   }
 
-  /** Stops after the current transaction; resolves when the loop has exited. */
+  /** Stops after the current pass; resolves when the loop has exited. */
   async stop(): Promise<void> {
     this.#running = false;
-    this.#deps.wakeups.signal(advanceChannel(this.#deps.pipeline));
+    this.#deps.wakeups.signal(ADVANCE_CHANNEL);
     await this.#loop;
   }
 
   async #run(): Promise<void> {
-    const { log, wakeups, pipeline } = this.#deps;
+    const { log, wakeups, config } = this.#deps;
     let failures = 0;
     while (this.#running) {
       let moved = 0;
@@ -84,24 +76,7 @@ export class Advancer {
         await sleep(outageDelayMs(failures++));
         continue;
       }
-      if (moved === 0) await wakeups.wait(advanceChannel(pipeline), jitteredPollMs(this.#pollSeconds));
-    }
-  }
-
-  /**
-   * One pass: returns how many branches were locked. The fast pass routes the whole batch in one
-   * transaction; if it fails, the batch is redone carefully, each branch in a savepoint, so the
-   * failing branch gets its error recorded and the others still move. Exposed for tests.
-   */
-  async advanceOnce(): Promise<number> {
-    this.#busySince = performance.now();
-    try {
-      return await this.#pass(false);
-    } catch (error) {
-      this.#deps.log.debug('Advancer batch failed; redoing it branch by branch', { error: (error as Error).message });
-      return await this.#pass(true);
-    } finally {
-      this.#busySince = undefined;
+      if (moved === 0) await wakeups.wait(ADVANCE_CHANNEL, jitteredPollMs(config.pipeline_advancer.polling_timeout));
     }
   }
 
@@ -110,81 +85,123 @@ export class Advancer {
     return this.#busySince === undefined ? 'idle (waiting for finished steps)' : `advancing branches for ${Math.round(performance.now() - this.#busySince)} ms`;
   }
 
-  async #pass(careful: boolean): Promise<number> {
-    const { sql, pipeline, config, wakeups } = this.#deps;
-    let enqueued = 0;
-    const transaction = sql.begin(async (tx) => {
-      const rows = await lockAdvanceableBranches(tx, pipeline, config.pipeline_advancer.batch_size);
-      if (FAULTS_ENABLED && rows.length > 0) await faultPoint('after_branch_claim');
-      if (rows.length === 0) return 0;
-      // Same-run branches together and runs in a stable order.
-      rows.sort((a, b) => (a.run_id < b.run_id ? -1 : a.run_id > b.run_id ? 1 : 0));
-      const graphs = new Map<string, DefinitionGraph>();
-      const graphOf = (runId: string) => graphs.get(runId);
-      if (careful) {
-        for (const row of rows) enqueued += await this.#advanceCarefully(tx, row, graphs);
-      } else {
-        for (const row of rows) graphs.set(row.run_id, await this.#deps.definitions.get(tx, row.run_id, row.definition_sha1));
-        const moves = rows.map((row) => planMove(row, { config, pipeline, graph: graphs.get(row.run_id)! }));
-        enqueued += this.#report(await applyMoves(tx, moves, pipeline, graphOf));
+  /** One pass: claims a batch and routes it. Returns how many claims it took. Exposed for tests. */
+  async advanceOnce(): Promise<number> {
+    const { sql, pipelines, config, processId } = this.#deps;
+    const claims = await this.#call(claimAdvances(sql, pipelines, config.pipeline_advancer.batch_size, processId), 'claiming branches to advance');
+    if (claims.length === 0) return 0;
+    this.#busySince = performance.now();
+    try {
+      if (FAULTS_ENABLED) await faultPoint('after_branch_claim');
+      try {
+        await this.#route(claims);
+      } catch (error) {
+        this.#deps.log.debug('Advancer batch failed; routing its branches one by one', { error: (error as Error).message, branches: claims.length });
+        for (const claim of claims) await this.#routeAlone(claim);
       }
+    } finally {
+      this.#busySince = undefined;
+    }
+    return claims.length;
+  }
+
+  /** Routes claims in one transaction; the claims that were lost meanwhile are skipped. */
+  async #route(claims: ClaimedAdvance[]): Promise<void> {
+    const { sql, config, definitions, wakeups } = this.#deps;
+    const graphs = new Map<string, DefinitionGraph>();
+    for (const claim of claims) graphs.set(claim.run_id, await definitions.get(sql, claim.definition_sha1));
+    let batch: AppliedBatch | undefined;
+    const transaction = sql.begin(async (tx) => {
+      const held = await lockAdvances(tx, claims);
+      const mine = claims.filter((c) => held.has(c.id));
+      if (mine.length === 0) return;
+      const edgeOf = (c: ClaimedAdvance) => graphs.get(c.run_id)!.edges[c.node]?.type;
+      const live = mine.filter((c) => c.step_status === 'completed' && c.crash_count - 1 <= config.pipeline_advancer.max_crash);
+      const [outputs, shapes] = await Promise.all([
+        stepOutputs(tx, live.filter((c) => edgeOf(c) === 'divert').map((c) => c.step_id)),
+        expandShapes(tx, live.filter((c) => edgeOf(c) === 'expand').map((c) => c.step_id)),
+      ]);
+      const moves = mine.map((claim) =>
+        planMove(claim, { config, graph: graphs.get(claim.run_id)!, output: outputs.get(claim.step_id), shape: shapes.get(claim.step_id) }),
+      );
+      batch = await applyMoves(tx, moves, (runId) => graphs.get(runId));
       if (FAULTS_ENABLED) await faultPoint('after_branch_advancement');
       // Delivered at commit, so a worker elsewhere cannot look before the steps are visible.
-      if (enqueued > 0 && this.#deps.workersElsewhere) await notifyWakeup(tx, config.database.schema, jobsChannel(pipeline));
-      return rows.length;
+      if (batch.enqueued.size > 0 && this.#deps.workersElsewhere) {
+        for (const pipeline of batch.enqueued.keys()) await notifyWakeup(tx, config.database.schema, jobsChannel(pipeline));
+      }
     });
-    const count = await withDeadline(transaction, config.database.call_timeout * 1000, 'an advancing transaction');
-    if (FAULTS_ENABLED && count > 0) await faultPoint('after_advance_commit');
-    if (enqueued > 0) wakeups.signal(jobsChannel(pipeline));
-    if (enqueued >= BULK_FAN_OUT) this.#refreshStatistics();
-    return count;
+    await this.#call(transaction, 'an advancing transaction');
+    if (FAULTS_ENABLED) await faultPoint('after_advance_commit');
+    if (!batch) return;
+    this.#report(batch);
+    if (batch.enqueued.size > 0) wakeups.signal(JOBS_CHANNEL);
   }
 
-  /** After a bulk insert, in the background: a stale plan must not outlive the fan-out that made it stale. */
-  #refreshStatistics(): void {
-    if (analyzing) return;
-    analyzing = analyzeFanOutTables(this.#deps.sql)
-      .catch((error: unknown) => this.#deps.log.debug('Could not analyze after a large fan-out', { error: (error as Error).message }))
-      .finally(() => (analyzing = undefined));
-  }
-
-  /** Logs what a batch did; returns how many steps it enqueued. */
-  #report(batch: AppliedBatch): number {
-    const { log } = this.#deps;
-    for (const move of batch.halted) log.warn('Branch halted', { branch: move.row.branch_id, reason: move.reason, step: move.row.klass });
-    for (const run of batch.resolved) {
-      if (run.status === 'halted') log.warn('Pipeline halted', { run: run.id });
-      else log.debug('Pipeline completed', { run: run.id });
-    }
-    return batch.enqueued;
-  }
-
-  /** Routes one branch in a savepoint; a failure is recorded on that branch alone. */
-  async #advanceCarefully(tx: TxSql, row: AdvanceableBranch, graphs: Map<string, DefinitionGraph>): Promise<number> {
-    const { config, pipeline, definitions } = this.#deps;
+  /**
+   * Routes one claim in a transaction of its own after its batch failed. A routing error is
+   * recorded on the claim (retried with backoff until `pipeline_advancer.max_retry`, at once for
+   * an error retrying cannot fix); a failure that is not a routing error (a timeout, a lost
+   * connection) releases the claim, which stays counted against the advancer crash budget.
+   */
+  async #routeAlone(claim: ClaimedAdvance): Promise<void> {
+    const { sql, log } = this.#deps;
     try {
-      return await tx.savepoint(async (sp) => {
-        const graph = await definitions.get(sp, row.run_id, row.definition_sha1);
-        graphs.set(row.run_id, graph);
-        return this.#report(await applyMoves(sp as unknown as TxSql, [planMove(row, { config, pipeline, graph })], pipeline, (id) => graphs.get(id)));
-      });
+      await this.#route([claim]);
+      return;
     } catch (error) {
-      return this.#recordRoutingError(tx, row, graphs, error);
+      const message = `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`;
+      log.error('Branch advancement errored', { branch: claim.branch_id, step: claim.klass, error: message });
+      try {
+        if (isRoutingError(error)) await this.#recordRoutingError(claim, error, message);
+        else await this.#call(releaseAdvances(sql, [claim]), 'releasing an advance claim');
+      } catch (recordError) {
+        // The claim stays ours until this process stops or dies; the reaper or the stop releases it.
+        log.warn('Could not record a failed advancement', { branch: claim.branch_id, error: (recordError as Error).message });
+      }
     }
   }
 
   /** A routing error: halt at once if retrying cannot help or the budget is spent, else retry later. */
-  async #recordRoutingError(tx: TxSql, row: AdvanceableBranch, graphs: Map<string, DefinitionGraph>, error: unknown): Promise<number> {
-    const { config, log, pipeline } = this.#deps;
-    const message = `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`;
-    log.error('Branch advancement errored', { branch: row.branch_id, step: row.klass, error: message, stack: (error as Error)?.stack });
-    const maxRetry = config.pipeline_advancer.max_retry;
-    if (error instanceof TransitionError || error instanceof SyntaxError || row.advance_errors + 1 > maxRetry) {
-      const reason = error instanceof TransitionError || error instanceof SyntaxError ? 'transition_invalid' : 'advancer_retries_exhausted';
-      const halt: Move = { kind: 'halt', row, reason, detail: message };
-      return tx.savepoint(async (sp) => this.#report(await applyMoves(sp as unknown as TxSql, [halt], pipeline, (id) => graphs.get(id))));
+  async #recordRoutingError(claim: ClaimedAdvance, error: unknown, message: string): Promise<void> {
+    const { sql, config } = this.#deps;
+    const hopeless = error instanceof TransitionError || error instanceof SyntaxError;
+    if (hopeless || claim.retry_count + 1 > config.pipeline_advancer.max_retry) {
+      const halt: Move = { kind: 'halt', claim, reason: hopeless ? 'transition_invalid' : 'advancer_retries_exhausted', detail: message };
+      const graph = await this.#deps.definitions.get(sql, claim.definition_sha1);
+      let batch: AppliedBatch | undefined;
+      await this.#call(sql.begin(async (tx) => {
+        if ((await lockAdvances(tx, [claim])).size === 0) return;
+        batch = await applyMoves(tx, [halt], () => graph);
+      }), 'halting a branch');
+      if (batch) this.#report(batch);
+      return;
     }
-    await deferAdvance(tx, row.branch_id, advanceRetryDelayMs(row.advance_errors), message);
-    return 0;
+    await this.#call(deferAdvance(sql, claim, advanceRetryDelayMs(claim.retry_count), message), 'deferring an advancement');
   }
+
+  /** Logs what a batch did. */
+  #report(batch: AppliedBatch): void {
+    const { log } = this.#deps;
+    for (const move of batch.halted) log.warn('Branch halted', { branch: move.claim.branch_id, reason: move.reason, step: move.claim.klass, detail: move.detail });
+    for (const run of batch.resolved) {
+      if (run.status === 'halted') log.warn('Pipeline halted', { run: run.id });
+      else log.debug('Pipeline completed', { run: run.id });
+    }
+  }
+
+  #call<T>(work: Promise<T>, what: string): Promise<T> {
+    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what);
+  }
+}
+
+/**
+ * Whether a failed routing was the claim's own fault (a definition or output it cannot route, or a
+ * write the database refuses), as opposed to the database being slow or unreachable.
+ */
+function isRoutingError(error: unknown): boolean {
+  if (error instanceof TransitionError || error instanceof SyntaxError) return true;
+  const code = (error as { code?: unknown })?.code;
+  // SQLSTATE classes of bad data and refused writes: 22 data exception, 23 integrity constraint, 42 syntax/access.
+  return typeof code === 'string' && /^(22|23|42|P0)/.test(code);
 }

@@ -1,14 +1,15 @@
 /**
- * Carries out a batch of planned moves ({@link planMove}) inside the advancer's transaction, in a
- * fixed number of statements whatever the batch size: one per kind of write, not one per branch.
- * A crash anywhere rolls the whole batch back, and the branch locks go with the rollback.
+ * Carries out a batch of planned moves ({@link planMove}) inside the advancer's routing
+ * transaction, in a fixed number of statements whatever the batch size (one per kind of write,
+ * plus one per expand, which builds its members in SQL). A crash anywhere rolls the whole batch
+ * back; the claims stay counted against the advancer crash budget.
  */
 import type { TxSql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
-import { completeBranches, haltBranches, haltReasons, insertBranches, resetAdvanceErrors, type HaltReason, type NewBranch } from '../db/queries/branches.js';
-import { arrive, gatherArrivals, insertFanouts, markFanoutsFired, type NewFanout } from '../db/queries/fanouts.js';
+import { completeBranches, haltBranches, haltReasons, insertBranches, type NewBranch } from '../db/queries/branches.js';
+import { countArrivals, insertExpandMembers, insertFanInJobs, insertFanouts, markFanoutsFired, type FiredFanIn, type NewFanout } from '../db/queries/fanouts.js';
+import { continueJobs, deleteJobs, insertJobs, type NewJob } from '../db/queries/jobs.js';
 import { lockRuns, resolveRuns } from '../db/queries/runs.js';
-import { enqueueSteps, markStepsAdvanced, type NewStep } from '../db/queries/steps.js';
 import type { PipelineStatus } from '../db/queries/pipelines.js';
 import { ON_HALT_NODE, type DefinitionGraph } from '../definition/graph.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
@@ -16,106 +17,131 @@ import type { Move } from './route.js';
 
 /** What a batch did, for wake-ups and logs. */
 export interface AppliedBatch {
-  /** Steps enqueued (the job workers have work). */
-  enqueued: number;
+  /** Steps enqueued (the job workers have work), by pipeline. */
+  enqueued: Map<string, number>;
   halted: Extract<Move, { kind: 'halt' }>[];
   resolved: { id: string; status: PipelineStatus }[];
 }
 
-/** The frozen definition of a run in the batch (for its on_halt handler). */
+/** The definition of a run in the batch (for its on_halt handler). */
 export type GraphOf = (runId: string) => DefinitionGraph | undefined;
 
-export async function applyMoves(tx: TxSql, moves: Move[], pipeline: string, graphOf: GraphOf): Promise<AppliedBatch> {
-  const outcome: AppliedBatch = { enqueued: 0, halted: [], resolved: [] };
+export async function applyMoves(tx: TxSql, moves: Move[], graphOf: GraphOf): Promise<AppliedBatch> {
+  const outcome: AppliedBatch = { enqueued: new Map(), halted: [], resolved: [] };
   if (moves.length === 0) return outcome;
+  const enqueue = (pipeline: string, n: number) => n > 0 && outcome.enqueued.set(pipeline, (outcome.enqueued.get(pipeline) ?? 0) + n);
 
   // Lock order is always run, then fan-out: resolution and arrivals both need the run locked.
   const mayResolve = moves.filter((m) => m.kind === 'finish' || m.kind === 'halt' || m.kind === 'fanIn');
-  if (mayResolve.length > 0) await lockRuns(tx, unique(mayResolve.map((m) => m.row.run_id)).sort());
+  if (mayResolve.length > 0) await lockRuns(tx, unique(mayResolve.map((m) => m.claim.run_id)).sort());
 
-  await markStepsAdvanced(tx, moves.map((m) => m.row.step_id));
-  const ending = moves.flatMap((m) =>
-    m.kind === 'finish' ? [{ id: m.row.branch_id, terminalStepId: m.terminalStepId }]
-    : m.kind === 'fanOut' || m.kind === 'fanIn' ? [{ id: m.row.branch_id, terminalStepId: null }]
+  const continued = moves.filter((m): m is Extract<Move, { kind: 'continue' }> => m.kind === 'continue');
+  if (continued.length > 0) {
+    await continueJobs(tx, continued.map((m) => ({ jobId: m.claim.id, fromStepId: m.claim.step_id, next: m.next })));
+    for (const m of continued) enqueue(m.claim.pipeline_klass, 1);
+  }
+  const ended = moves.filter((m) => m.kind !== 'continue');
+  if (ended.length > 0) await deleteJobs(tx, ended.map((m) => m.claim.id));
+
+  const halts = moves.filter((m): m is Extract<Move, { kind: 'halt' }> => m.kind === 'halt');
+  if (halts.length > 0) await haltBranches(tx, halts.map((m) => ({ id: m.claim.branch_id, reason: m.reason, detail: m.detail })));
+  outcome.halted = halts;
+
+  const completing = moves.flatMap((m): { id: string; terminalStepId: string | null; arrivalStepId: string | null }[] =>
+    m.kind === 'finish' ? [{ id: m.claim.branch_id, terminalStepId: m.terminal ? m.claim.step_id : null, arrivalStepId: null }]
+    : m.kind === 'divide' || m.kind === 'expand' || m.kind === 'empty' ? [{ id: m.claim.branch_id, terminalStepId: null, arrivalStepId: null }]
+    : m.kind === 'fanIn' ? [{ id: m.claim.branch_id, terminalStepId: null, arrivalStepId: m.claim.step_id }]
     : [],
   );
-  if (ending.length > 0) await completeBranches(tx, ending);
-  const halts = moves.filter((m): m is Extract<Move, { kind: 'halt' }> => m.kind === 'halt');
-  if (halts.length > 0) await haltBranches(tx, halts.map((m) => ({ id: m.row.branch_id, reason: m.reason, detail: m.detail })));
-  outcome.halted = halts;
-  const resets = moves.filter((m) => m.kind === 'continue' && m.row.advance_errors > 0);
-  if (resets.length > 0) await resetAdvanceErrors(tx, resets.map((m) => m.row.branch_id));
+  const completed = completing.length > 0 ? await completeBranches(tx, completing) : new Set<string>();
 
-  const branches: NewBranch[] = [];
-  const steps: NewStep[] = [];
   const fanouts: NewFanout[] = [];
+  const branches: NewBranch[] = [];
+  const jobs: NewJob[] = [];
   for (const m of moves) {
-    if (m.kind === 'continue') steps.push(m.step);
-    if (m.kind === 'fanOut') {
-      if (m.fanout) fanouts.push(m.fanout);
+    if (m.kind === 'divide') {
+      fanouts.push(m.fanout);
       branches.push(...m.branches);
-      steps.push(...m.steps);
+      jobs.push(...m.jobs);
+    } else if (m.kind === 'expand') {
+      fanouts.push(m.fanout);
+    } else if (m.kind === 'empty') {
+      branches.push(m.branch);
+      jobs.push(m.job);
     }
   }
   if (fanouts.length > 0) await insertFanouts(tx, fanouts);
-
-  const fired = await fanIn(tx, moves, pipeline, branches, steps);
   if (branches.length > 0) await insertBranches(tx, branches);
-  if (steps.length > 0) await enqueueSteps(tx, steps);
-  if (fired.size > 0) await markFanoutsFired(tx, [...fired].map(([fanoutId, branchId]) => ({ fanoutId, branchId })));
-  outcome.enqueued = steps.length;
+  if (jobs.length > 0) await insertJobs(tx, jobs);
+  for (const job of jobs) enqueue(job.pipelineKlass, 1);
+  for (const m of moves) {
+    if (m.kind !== 'expand') continue;
+    const created = await insertExpandMembers(tx, {
+      fanoutId: m.fanout.id, stepId: m.claim.step_id, runId: m.claim.run_id, pipelineId: m.claim.pipeline_id, pipelineKlass: m.claim.pipeline_klass,
+      definitionSha1: m.claim.definition_sha1, parentBranchId: m.claim.branch_id, frames: m.claim.frames, node: m.target.node, klass: m.target.klass,
+    });
+    enqueue(m.claim.pipeline_klass, created);
+  }
+
+  const fired = await fanIn(tx, moves.filter((m): m is Extract<Move, { kind: 'fanIn' }> => m.kind === 'fanIn' && completed.has(m.claim.branch_id)));
+  for (const f of fired.values()) enqueue(f.pipelineKlass, 1);
 
   // A fan-in that fired opened a branch, so its run cannot be done; every other candidate is checked.
-  const candidates = unique(mayResolve.filter((m) => m.kind !== 'fanIn' || !fired.has(m.frame.f)).map((m) => m.row.run_id));
+  const candidates = unique(mayResolve.filter((m) => m.kind !== 'fanIn' || !fired.has(m.frame.f)).map((m) => m.claim.run_id));
   if (candidates.length > 0) outcome.resolved = await resolveRuns(tx, candidates);
-  outcome.enqueued += await startHaltHandlers(tx, outcome.resolved, moves, pipeline, graphOf);
+  for (const [pipeline, n] of await startHaltHandlers(tx, outcome.resolved, moves, graphOf)) enqueue(pipeline, n);
   return outcome;
 }
 
 /**
- * Records the batch's arrivals and, for each fan-out whose count they complete, adds the fan-in's
- * branch and step (input: every member's output in index order) to `branches` and `steps`.
- * Returns fired fan-out id → the new branch id.
+ * Counts the batch's arrivals and, for each fan-out whose count they complete, starts the fan-in:
+ * a new branch and the job of its step (input: every member's output in index order, gathered in
+ * SQL). Returns fired fan-out id → what fired.
  */
-async function fanIn(tx: TxSql, moves: Move[], pipeline: string, branches: NewBranch[], steps: NewStep[]): Promise<Map<string, string>> {
-  const arrivals = moves.filter((m): m is Extract<Move, { kind: 'fanIn' }> => m.kind === 'fanIn');
-  const fired = new Map<string, string>();
+async function fanIn(tx: TxSql, arrivals: Extract<Move, { kind: 'fanIn' }>[]): Promise<Map<string, FiredFanIn>> {
+  const fired = new Map<string, FiredFanIn>();
   if (arrivals.length === 0) return fired;
-  const counts = await arrive(tx, arrivals.map((m) => ({ fanoutId: m.frame.f, index: m.frame.i, branchId: m.row.branch_id, stepId: m.row.step_id, output: m.row.output ?? 'null' })));
+  const perFanout = new Map<string, number>();
+  for (const m of arrivals) perFanout.set(m.frame.f, (perFanout.get(m.frame.f) ?? 0) + 1);
+  const counts = await countArrivals(tx, [...perFanout].map(([fanoutId, count]) => ({ fanoutId, count })));
   if (FAULTS_ENABLED) await faultPoint('after_fan_in_arrival');
   const full = counts.filter((c) => c.arrived === c.width);
   if (full.length === 0) return fired;
-  const inputs = await gatherArrivals(tx, full.map((c) => c.id));
+  const branches: NewBranch[] = [];
   for (const count of full) {
     const arriving = arrivals.find((m) => m.frame.f === count.id)!;
-    const branch: NewBranch = { id: uuidv7(), runId: arriving.row.run_id, pipelineKlass: pipeline, parentBranchId: count.branch_id, frames: count.frames };
-    const id = uuidv7();
+    const { claim } = arriving;
+    const branch: NewBranch = { id: uuidv7(), runId: claim.run_id, pipelineKlass: claim.pipeline_klass, parentBranchId: count.branch_id, frames: count.frames };
     branches.push(branch);
-    steps.push({
-      id, runId: branch.runId, branchId: branch.id, pipelineKlass: branch.pipelineKlass, node: arriving.target.node, klass: arriving.target.klass,
-      toTransition: arriving.target.via, input: inputs.get(count.id) ?? '[]', idempotencyKey: id,
+    fired.set(count.id, {
+      fanoutId: count.id, branchId: branch.id, stepId: uuidv7(), runId: claim.run_id, pipelineId: claim.pipeline_id, pipelineKlass: claim.pipeline_klass,
+      definitionSha1: claim.definition_sha1, node: arriving.target.node, klass: arriving.target.klass, via: arriving.target.via,
     });
-    fired.set(count.id, branch.id);
   }
+  await insertBranches(tx, branches);
+  await insertFanInJobs(tx, [...fired.values()]);
+  await markFanoutsFired(tx, [...fired.values()].map((f) => ({ fanoutId: f.fanoutId, branchId: f.branchId })));
   return fired;
 }
 
 /** Enqueues the on_halt step of every run that halted here and has a handler, so it runs durably after the commit. */
-async function startHaltHandlers(tx: TxSql, resolved: AppliedBatch['resolved'], moves: Move[], pipeline: string, graphOf: GraphOf): Promise<number> {
-  const steps: NewStep[] = [];
+async function startHaltHandlers(tx: TxSql, resolved: AppliedBatch['resolved'], moves: Move[], graphOf: GraphOf): Promise<Map<string, number>> {
+  const jobs: NewJob[] = [];
   for (const run of resolved) {
     const handler = run.status === 'halted' ? graphOf(run.id)?.metadata.on_halt?.klass : undefined;
     if (!handler) continue;
-    const row = moves.find((m) => m.row.run_id === run.id)!.row;
-    const reasons: HaltReason[] = await haltReasons(tx, run.id);
+    const { claim } = moves.find((m) => m.claim.run_id === run.id)!;
     const id = uuidv7();
-    steps.push({
-      id, runId: run.id, branchId: null, pipelineKlass: pipeline, node: ON_HALT_NODE, klass: handler, toTransition: 'on_halt',
-      input: JSON.stringify({ pipelineId: row.pipeline_id, runId: run.id, pipeline, reasons }), idempotencyKey: id,
+    jobs.push({
+      pipelineKlass: claim.pipeline_klass, pipelineId: claim.pipeline_id, runId: run.id, branchId: null, definitionSha1: claim.definition_sha1,
+      stepId: id, node: ON_HALT_NODE, klass: handler, toTransition: 'on_halt', idempotencyKey: id,
+      input: JSON.stringify({ pipelineId: claim.pipeline_id, runId: run.id, pipeline: claim.pipeline_klass, reasons: await haltReasons(tx, run.id) }),
     });
   }
-  if (steps.length > 0) await enqueueSteps(tx, steps);
-  return steps.length;
+  if (jobs.length > 0) await insertJobs(tx, jobs);
+  const counts = new Map<string, number>();
+  for (const job of jobs) counts.set(job.pipelineKlass, (counts.get(job.pipelineKlass) ?? 0) + 1);
+  return counts;
 }
 
 function unique<T>(values: T[]): T[] {

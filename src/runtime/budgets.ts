@@ -1,5 +1,5 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import type { Crash, OpenClaim } from '../db/queries/executions.js';
+import type { Crash, OpenClaim } from '../db/queries/jobs.js';
 import { crashDelayMs, retryDelayMs } from './backoff.js';
 
 /** Whether a step runs again after a failure or crash, and after how long. */

@@ -3,11 +3,11 @@ import { peekDefaultClient, setDefaultClient } from '../client/default-client.js
 import { resolveConfig, settingFor, type DuctworkConfig, type DuctworkOptions } from '../config/config.js';
 import { checkConnection, connect, redactUrl, type Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
-import { crashClaims, openClaimsOf } from '../db/queries/executions.js';
+import { crashClaims, openClaimsOf } from '../db/queries/jobs.js';
 import { assertMigrated } from '../db/migrate.js';
 import { getTuple, setTuple } from '../db/queries/tuples.js';
-import { ConfigError, DuctworkError } from '../errors.js';
-import { contextOverwriteError } from '../definition/step.js';
+import { ConfigError, ContextError, DuctworkError } from '../errors.js';
+import { contextOverwriteError, type StepClass } from '../definition/step.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ContextRequest } from '../../workers/protocol.js';
 import { Advancer } from './advancer.js';
@@ -19,6 +19,7 @@ import { WakeupListener } from './listener.js';
 import { ProcessLiveness } from './liveness.js';
 import { crashDecision } from './budgets.js';
 import { Reaper } from './reaper.js';
+import { RetentionCleaner } from './cleaner.js';
 import { workerThreadStacks } from './thread-dump.js';
 import { StepThreadPool, threadCount } from './thread-pool.js';
 import { Wakeups } from './wakeups.js';
@@ -31,9 +32,9 @@ export interface StartOptions extends DuctworkOptions {
 }
 
 /**
- * A running engine (threaded mode): one process, a job worker loop and advancer loops per
- * pipeline, one Piscina pool running steps, one postgres.js pool. Create it with
- * {@link Ductwork.start}; call `stop()` on shutdown.
+ * A running engine (threaded mode): one process, one job worker loop and one set of advancer
+ * loops serving every pipeline it runs, one Piscina pool running steps, one postgres.js pool.
+ * Create it with {@link Ductwork.start}; call `stop()` on shutdown.
  */
 export class Engine {
   readonly config: DuctworkConfig;
@@ -42,8 +43,9 @@ export class Engine {
   #sql: Sql | undefined;
   #client: DuctworkClient | undefined;
   #pool: StepThreadPool | undefined;
-  #jobWorkers: JobWorker[] = [];
+  #jobWorker: JobWorker | undefined;
   #advancers: Advancer[] = [];
+  #cleaner: RetentionCleaner | undefined;
   #pipelines: string[] = [];
   #liveness: ProcessLiveness | undefined;
   #reaper: Reaper | undefined;
@@ -117,33 +119,30 @@ export class Engine {
         context: (request) => this.#answerContext(request),
         log: log.child('thread_pool'),
       });
-      for (const p of pipelines) {
-        this.#jobWorkers.push(
-          new JobWorker({ sql, pool: this.#pool, pipeline: p.name, config, processId: this.processId, log: log.child(`job_worker.${p.name}`), wakeups, definitions,
-            advancersElsewhere: config.role === 'worker' }),
-        );
-      }
+      this.#jobWorker = new JobWorker({
+        sql, pool: this.#pool, pipelines: this.#pipelines, config, processId: this.processId, log: log.child('job_worker'), wakeups, definitions,
+        advancersElsewhere: config.role === 'worker', timeoutOf: (pipeline, klass) => stepTimeout(config, app.steps.get(klass), pipeline, klass),
+      });
     }
     if (config.role !== 'worker') {
-      for (const p of pipelines) {
-        const count = settingFor(config.pipeline_advancer.count, 3, p.name);
-        for (let i = 0; i < count; i++) {
-          this.#advancers.push(new Advancer({
-            sql, pipeline: p.name, index: i, config, log: log.child(`pipeline_advancer.${p.name}.${i}`), wakeups, definitions,
-            workersElsewhere: config.role === 'advancer',
-          }));
-        }
+      for (let i = 0; i < config.pipeline_advancer.count; i++) {
+        this.#advancers.push(new Advancer({
+          sql, pipelines: this.#pipelines, index: i, config, processId: this.processId, log: log.child(`pipeline_advancer.${i}`), wakeups, definitions,
+          workersElsewhere: config.role === 'advancer',
+        }));
       }
     }
     this.#reaper = new Reaper({ sql, config, liveness, log: log.child('reaper'), wakeups });
+    this.#cleaner = new RetentionCleaner({ sql, config, log: log.child('retention') });
     this.#listener = new WakeupListener({ sql, schema: config.database.schema, pipelines: this.#pipelines, wakeups, log: log.child('listener') });
     await this.#listener.start();
-    for (const worker of this.#jobWorkers) worker.start();
+    this.#jobWorker?.start();
     for (const advancer of this.#advancers) advancer.start();
     this.#reaper.start();
+    this.#cleaner.start();
     this.#state = 'running';
-    for (const w of this.#jobWorkers) await this.#hook('onWorkerStart', { name: w.name, role: 'job_worker', pipeline: w.pipeline });
-    for (const a of this.#advancers) await this.#hook('onAdvancerStart', { name: a.name, role: 'pipeline_advancer', pipeline: a.pipeline });
+    if (this.#jobWorker) await this.#hook('onWorkerStart', { name: this.#jobWorker.name, role: 'job_worker' });
+    for (const a of this.#advancers) await this.#hook('onAdvancerStart', { name: a.name, role: 'pipeline_advancer' });
     await this.#hook('onSupervisorStart', { name: 'ductwork.supervisor', role: 'supervisor' });
     log.info('Ductwork engine started', {
       pipelines: this.#pipelines.join(', '),
@@ -171,18 +170,19 @@ export class Engine {
     }
     this.#state = 'stopping';
     const { log, config } = this;
-    await Promise.all(this.#jobWorkers.map((w) => w.stopClaiming()));
-    const drained = await withTimeout(Promise.all(this.#jobWorkers.map((w) => w.settled())), config.job_worker.shutdown_timeout * 1000);
+    const worker = this.#jobWorker;
+    await worker?.stopClaiming();
+    const drained = !worker || (await withTimeout(worker.settled(), config.job_worker.shutdown_timeout * 1000));
     if (!drained) {
-      const left = this.#jobWorkers.reduce((n, w) => n + w.inflight, 0);
-      log.warn('Shutdown timeout reached; abandoning running steps for immediate re-run', { steps: left });
-      for (const worker of this.#jobWorkers) worker.abandonRemaining();
+      log.warn('Shutdown timeout reached; abandoning running steps for immediate re-run', { steps: worker!.inflight });
+      worker!.abandonRemaining();
     }
     await this.#pool?.destroy();
-    await Promise.all(this.#jobWorkers.map((w) => w.settled()));
-    for (const w of this.#jobWorkers) await this.#hook('onWorkerStop', { name: w.name, role: 'job_worker', pipeline: w.pipeline });
+    await worker?.settled();
+    if (worker) await this.#hook('onWorkerStop', { name: worker.name, role: 'job_worker' });
     await withTimeout(Promise.all(this.#advancers.map((a) => a.stop())), config.pipeline_advancer.shutdown_timeout * 1000);
-    for (const a of this.#advancers) await this.#hook('onAdvancerStop', { name: a.name, role: 'pipeline_advancer', pipeline: a.pipeline });
+    for (const a of this.#advancers) await this.#hook('onAdvancerStop', { name: a.name, role: 'pipeline_advancer' });
+    await this.#cleaner?.stop();
     await this.#reaper?.stop();
     await this.#listener?.stop();
     if (this.#sql) await this.#abandonLeftoverClaims(this.#sql);
@@ -198,7 +198,8 @@ export class Engine {
 
   /**
    * Claims still open under this process after the drain (a result that could not be committed
-   * before the deadline) are re-enqueued now rather than left for the orphan sweep.
+   * before the deadline, an advancement claimed but not routed) are re-enqueued now rather than
+   * left for the orphan sweep.
    */
   async #abandonLeftoverClaims(sql: Sql): Promise<void> {
     try {
@@ -218,10 +219,10 @@ export class Engine {
    */
   async dumpThreads(): Promise<string> {
     const lines = [`ductwork thread dump: pid ${process.pid}, process ${this.processId}, ${new Date().toISOString()}`];
-    for (const worker of this.#jobWorkers) {
-      const running = worker.describe();
-      lines.push(`${worker.name}: ${running.length} step(s) running`);
-      for (const r of running) lines.push(`  ${r.step} (execution ${r.execution}, step ${r.stepId}, run ${r.runId}) for ${r.runningMs} ms`);
+    if (this.#jobWorker) {
+      const running = this.#jobWorker.describe();
+      lines.push(`${this.#jobWorker.name}: ${running.length} step(s) running`);
+      for (const r of running) lines.push(`  ${r.pipeline}.${r.step} (job ${r.job}, step ${r.stepId}, run ${r.runId}) for ${r.runningMs} ms`);
     }
     for (const advancer of this.#advancers) lines.push(`${advancer.name}: ${advancer.describe()}`);
     for (const thread of await workerThreadStacks()) {
@@ -235,15 +236,40 @@ export class Engine {
     return runHook(this.#hooks, hook, { ...info, processId: this.processId }, this.log.child('hooks'));
   }
 
+  /**
+   * A worker thread's context read or write. A write is fenced by the claim of the attempt making
+   * it: one that no longer holds its claim (reaped while it ran, timed out) is refused.
+   */
   async #answerContext(request: ContextRequest): Promise<string | null> {
     const sql = this.#sql!;
     if (request.op === 'get') return (await getTuple(sql, request.runId, request.key)) ?? null;
-    const stored = await setTuple(sql, request.runId, request.key, request.value, request.overwrite);
-    if (!stored) {
-      throw contextOverwriteError(request.key);
+    const claim = this.#jobWorker?.runningClaim(request.executionId);
+    const outcome = claim
+      ? await setTuple(sql, request.runId, request.key, request.value, request.overwrite, {
+          jobId: claim.id, claimToken: claim.claim_token, stepId: claim.step_id, idempotencyKey: claim.idempotency_key,
+        })
+      : 'lost';
+    if (outcome === 'exists') throw contextOverwriteError(request.key);
+    if (outcome === 'lost') {
+      throw new ContextError('context_claim_lost', `context.set("${request.key}") refused: this attempt of the step no longer holds its claim (it was re-run elsewhere or timed out).`, {
+        details: { key: request.key, execution: request.executionId },
+      });
     }
     return null;
   }
+}
+
+/**
+ * A step's timeout in seconds (0 = none): `job_worker.timeout` where it is set for the pipeline or
+ * step, else the step class's `static timeout`, else `job_worker.timeout` as a plain value.
+ */
+function stepTimeout(config: DuctworkConfig, klass: StepClass | undefined, pipeline: string, step: string): number {
+  const setting = config.job_worker.timeout;
+  const own = klass?.timeout;
+  if (typeof setting === 'number') return own ?? setting;
+  const entry = setting[pipeline];
+  const specific = typeof entry === 'number' || (entry && typeof entry === 'object' && (typeof entry[step] === 'number' || typeof entry.default === 'number'));
+  return specific ? settingFor(setting, 0, pipeline, step) : own ?? settingFor(setting, 0, pipeline, step);
 }
 
 /** Entry point of the embedding API. */

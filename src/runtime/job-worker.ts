@@ -2,7 +2,7 @@ import { settingFor, type DuctworkConfig } from '../config/config.js';
 import { isTransientDbError, noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
 import { notifyWakeup } from '../db/notify.js';
-import { claimExecutions, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedExecution, type Success } from '../db/queries/executions.js';
+import { claimJobs, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedJob, type Success } from '../db/queries/jobs.js';
 import { serializeError, type SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StepTask } from '../../workers/protocol.js';
@@ -11,91 +11,126 @@ import { crashDecision, nextRun } from './budgets.js';
 import type { DefinitionCache } from './definition-cache.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import { chainSuccessor } from './route.js';
+import { storableText, toStoredError } from './stored-error.js';
 import type { StepThreadPool } from './thread-pool.js';
-import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
+import { ADVANCE_CHANNEL, JOBS_CHANNEL, advanceChannel, type Wakeups } from './wakeups.js';
 
 export interface JobWorkerDeps {
   sql: Sql;
   pool: StepThreadPool;
-  pipeline: string;
+  /** The pipelines this process runs steps of, each with its `job_worker.count`. */
+  pipelines: readonly string[];
   config: DuctworkConfig;
   processId: string;
   log: Logger;
   wakeups: Wakeups;
   definitions: DefinitionCache;
-  /** No advancer of this pipeline runs in this process (role `worker`): wake them by NOTIFY. */
+  /** No advancer runs in this process (role `worker`): wake them by NOTIFY. */
   advancersElsewhere: boolean;
+  /** Step timeout in seconds for a pipeline's step class (0 = none). */
+  timeoutOf: (pipeline: string, klass: string) => number;
+  /** Resolves when this process may claim (it holds its liveness lock). */
+  mayClaim?: () => Promise<void>;
 }
-
-const MAX_MESSAGE = 2000;
-const MAX_FRAMES = 10;
 
 /** Result commits in flight at once: while some wait on the database, the next batch forms. */
 const MAX_FLUSHES = 2;
 /** How long a busy worker waits for more free slots before claiming a small batch. */
 const CLAIM_WINDOW_MS = 2;
+/** Bounds of one success commit: results, and bytes of output. */
+const MAX_BATCH = 256;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
+/** A step result waiting for its commit. */
+interface PendingSuccess {
+  claim: ClaimedJob;
+  output: string;
+  next: Success['next'];
+}
+
+/** One step running on the thread pool. */
+interface Running {
+  claim: ClaimedJob;
+  startedAt: number;
+  /** Aborting it terminates the worker thread (a step that ignored its signal past the grace period). */
+  terminate: AbortController;
+  timers: NodeJS.Timeout[];
+  /** Set when the step's timeout expired: whatever it does next, the attempt failed with `step_timeout`. */
+  timedOut?: number;
+}
 
 /**
- * The job worker loop of one pipeline: claims due executions (as many as there are free slots,
- * in one statement), runs them on the thread pool, and records each outcome with a commit fenced
- * by the claim token. Successes finishing while a commit is in flight are committed together;
- * a success whose step chains on creates and claims its successor in that same commit, which
- * then runs at once in the slot it frees (no advancer pass, no re-claim).
+ * The process's job worker loop, serving every pipeline it runs: claims due jobs for all of them
+ * in one statement (each pipeline up to its free `job_worker.count` slots, counted in memory),
+ * runs them on the thread pool, and records each outcome with a commit fenced by the claim token.
+ * Successes finishing while a commit is in flight are committed together; a success whose step
+ * chains on points its job at the successor in that same commit, which then runs at once in the
+ * slot it frees (no advancer pass, no re-claim).
+ *
+ * A commit that fails is retried only if the failure is transient (the connection, a deadlock, a
+ * timeout); a batch the database refuses is split until the refused result is alone, and that
+ * one is recorded as a failure of its step. Nothing is retried forever.
  */
 export class JobWorker {
   readonly #deps: JobWorkerDeps;
-  /** Running claims by execution id, with when they were dispatched. */
-  readonly #inflight = new Map<string, { claim: ClaimedExecution; startedAt: number }>();
-  readonly #capacity: number;
+  /** Running steps by job id, and by claim token (each attempt's own id: a chain runs many steps in one job). */
+  readonly #inflight = new Map<string, Running>();
+  readonly #byToken = new Map<string, Running>();
+  readonly #capacity = new Map<string, number>();
+  readonly #running = new Map<string, number>();
+  readonly #totalCapacity: number;
   /** Free slots worth a claim without waiting. */
   readonly #claimBatch: number;
-  readonly #pollSeconds: number;
-  #running = false;
+  #claiming = false;
   #abandoning = false;
   #loop: Promise<void> | undefined;
   #slotWaiter: (() => void) | undefined;
   #idleWaiters: (() => void)[] = [];
-  #pendingSuccesses: { claim: ClaimedExecution; output: string; next: Success['next'] }[] = [];
+  #pendingSuccesses: PendingSuccess[] = [];
   #flushes = 0;
 
   constructor(deps: JobWorkerDeps) {
     this.#deps = deps;
-    this.#capacity = settingFor(deps.config.job_worker.count, 5, deps.pipeline);
-    this.#claimBatch = Math.max(1, Math.floor(this.#capacity / 4));
-    this.#pollSeconds = settingFor(deps.config.job_worker.polling_timeout, 1, deps.pipeline);
+    for (const pipeline of deps.pipelines) {
+      this.#capacity.set(pipeline, settingFor(deps.config.job_worker.count, 5, pipeline));
+      this.#running.set(pipeline, 0);
+    }
+    this.#totalCapacity = [...this.#capacity.values()].reduce((a, b) => a + b, 0);
+    this.#claimBatch = Math.max(1, Math.floor(this.#totalCapacity / 4));
   }
 
   /** The loop's name in logs, hooks and thread dumps. */
   get name(): string {
-    return `ductwork.job_worker.${this.#deps.pipeline}`;
+    return 'ductwork.job_worker';
   }
 
-  get pipeline(): string {
-    return this.#deps.pipeline;
-  }
-
-  /** Steps of this pipeline running right now. */
+  /** Steps running right now. */
   get inflight(): number {
     return this.#inflight.size;
   }
 
   /** What this loop is running now, for thread dumps. */
-  describe(): { step: string; execution: string; stepId: string; runId: string; runningMs: number }[] {
+  describe(): { pipeline: string; step: string; job: string; stepId: string; runId: string; runningMs: number }[] {
     return [...this.#inflight.values()].map(({ claim: c, startedAt }) => ({
-      step: c.klass, execution: c.id, stepId: c.step_id, runId: c.run_id, runningMs: Math.round(performance.now() - startedAt),
+      pipeline: c.pipeline_klass, step: c.klass, job: c.id, stepId: c.step_id, runId: c.run_id, runningMs: Math.round(performance.now() - startedAt),
     }));
   }
 
+  /** The running attempt a worker thread's request (a context write) comes from, by its execution id, if it still runs here. */
+  runningClaim(executionId: string): ClaimedJob | undefined {
+    return this.#byToken.get(executionId)?.claim;
+  }
+
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
+    if (this.#claiming) return;
+    this.#claiming = true;
     this.#loop = this.#run();
   }
 
   /** Stops claiming; running steps continue. Resolves when the claim loop has exited. */
   async stopClaiming(): Promise<void> {
-    this.#running = false;
-    this.#deps.wakeups.signal(jobsChannel(this.#deps.pipeline));
+    this.#claiming = false;
+    this.#deps.wakeups.signal(JOBS_CHANNEL);
     this.#slotWaiter?.();
     await this.#loop;
   }
@@ -111,26 +146,42 @@ export class JobWorker {
     this.#abandoning = true;
   }
 
+  /** Free slots per pipeline, and in total. */
+  #free(): { limits: { pipeline: string; limit: number }[]; total: number } {
+    const limits: { pipeline: string; limit: number }[] = [];
+    let total = 0;
+    for (const [pipeline, capacity] of this.#capacity) {
+      const free = capacity - this.#running.get(pipeline)!;
+      if (free > 0) {
+        limits.push({ pipeline, limit: free });
+        total += free;
+      }
+    }
+    return { limits, total };
+  }
+
   async #run(): Promise<void> {
-    const { sql, pipeline, processId, log, wakeups } = this.#deps;
+    const { sql, processId, log, wakeups, config } = this.#deps;
     let failures = 0;
-    while (this.#running) {
-      let free = this.#capacity - this.#inflight.size;
-      if (free <= 0) {
+    while (this.#claiming) {
+      let { limits, total } = this.#free();
+      if (total === 0) {
         await new Promise<void>((resolve) => (this.#slotWaiter = resolve));
         this.#slotWaiter = undefined;
         continue;
       }
       // Slots free up one by one while steps run: claiming each alone would cost a round trip
       // per step, so wait a moment for a quarter of them. An idle worker claims at once.
-      if (free < this.#claimBatch && this.#inflight.size > 0) {
+      if (total < this.#claimBatch && this.#inflight.size > 0) {
         await sleep(CLAIM_WINDOW_MS);
-        free = this.#capacity - this.#inflight.size;
+        ({ limits, total } = this.#free());
       }
-      let claims: ClaimedExecution[];
+      if (this.#deps.mayClaim) await this.#deps.mayClaim();
+      if (!this.#claiming) break;
+      let claims: ClaimedJob[];
       try {
         if (failures > 0) await this.#call(this.#abandonUnknownClaims(), 'abandoning unknown claims');
-        claims = await this.#call(claimExecutions(sql, pipeline, free, processId), 'claiming jobs');
+        claims = await this.#call(claimJobs(sql, limits, processId), 'claiming jobs');
         failures = 0;
         await this.#readDefinitions(claims);
       } catch (error) {
@@ -141,7 +192,7 @@ export class JobWorker {
       }
       if (FAULTS_ENABLED && claims.length > 0) await faultPoint('after_job_claim');
       for (const claim of claims) this.#dispatch(claim);
-      if (claims.length === 0) await wakeups.wait(jobsChannel(pipeline), jitteredPollMs(this.#pollSeconds));
+      if (claims.length === 0) await wakeups.wait(JOBS_CHANNEL, jitteredPollMs(config.job_worker.polling_timeout));
     }
   }
 
@@ -151,28 +202,33 @@ export class JobWorker {
    * claiming again, end them as abandoned so they re-run at once.
    */
   async #abandonUnknownClaims(): Promise<void> {
-    const { sql, pipeline, processId, config, log, wakeups } = this.#deps;
-    const unknown = (await openClaimsOf(sql, processId, pipeline)).filter((c) => !this.#inflight.has(c.id));
+    const { sql, processId, config, log } = this.#deps;
+    const unknown = (await openClaimsOf(sql, processId)).filter((c) => c.kind === 'run' && !this.#inflight.has(c.id));
     if (unknown.length === 0) return;
     const ended = await crashClaims(sql, unknown.map((c) => crashDecision(config, c)), 'AbandonedClaim', 'Claimed by a statement whose reply was lost; re-enqueued');
-    log.warn('Re-enqueued claims whose claim reply was lost', { count: ended.length });
-    wakeups.signal(jobsChannel(pipeline));
+    if (ended.length > 0) log.warn('Re-enqueued claims whose claim reply was lost', { count: ended.length });
   }
 
   /**
    * Makes sure the definitions of claimed steps are cached (one read per definition, not per
    * run), so a finishing step can be continued in its commit. A failed read only costs that.
    */
-  async #readDefinitions(claims: ClaimedExecution[]): Promise<void> {
+  async #readDefinitions(claims: ClaimedJob[]): Promise<void> {
     const { definitions, sql } = this.#deps;
     for (const claim of claims) {
       if (claim.branch_id === null || definitions.peek(claim.definition_sha1)) continue;
-      await definitions.get(sql, claim.run_id, claim.definition_sha1).catch(() => undefined);
+      await definitions.get(sql, claim.definition_sha1).catch(() => undefined);
     }
   }
 
-  #dispatch(claim: ClaimedExecution): void {
-    this.#inflight.set(claim.id, { claim, startedAt: performance.now() });
+  #dispatch(claim: ClaimedJob): void {
+    const terminate = new AbortController();
+    const running: Running = { claim, startedAt: performance.now(), terminate, timers: [] };
+    this.#inflight.set(claim.id, running);
+    this.#byToken.set(claim.claim_token, running);
+    this.#running.set(claim.pipeline_klass, (this.#running.get(claim.pipeline_klass) ?? 0) + 1);
+    const timeout = this.#deps.timeoutOf(claim.pipeline_klass, claim.klass);
+    if (timeout > 0) this.#armTimeout(running, timeout);
     const task: StepTask = {
       step: claim.klass,
       input: claim.input,
@@ -180,19 +236,49 @@ export class JobWorker {
         pipelineId: claim.pipeline_id,
         runId: claim.run_id,
         stepId: claim.step_id,
-        executionId: claim.id,
+        executionId: claim.claim_token,
         idempotencyKey: claim.idempotency_key,
         attempt: claim.retry_count + 1,
         crashCount: claim.crash_count,
       },
     };
-    this.#deps.pool.run(task).then(
+    this.#deps.pool.run(task, terminate.signal).then(
       (result) => {
-        if (result.ok) this.#queueSuccess(claim, result.output);
-        else void this.#recordFailure(claim, 'failure', result.error);
+        if (running.timedOut !== undefined) void this.#recordFailure(running, 'failure', this.#timeoutError(running));
+        else if (result.ok) this.#queueSuccess(running, result.output);
+        else void this.#recordFailure(running, 'failure', result.error);
       },
-      (error: unknown) => void this.#recordFailure(claim, 'crashed', this.#crashError(error)),
+      (error: unknown) => {
+        if (running.timedOut !== undefined) void this.#recordFailure(running, 'failure', this.#timeoutError(running));
+        else void this.#recordFailure(running, 'crashed', this.#crashError(error));
+      },
     );
+  }
+
+  /**
+   * After `seconds` the step's `this.signal` aborts; a step still running `job_worker.timeout_grace`
+   * later has its worker thread terminated (its thread-mates are re-run on the crash budget).
+   */
+  #armTimeout(running: Running, seconds: number): void {
+    const { pool, config, log } = this.#deps;
+    const { claim } = running;
+    running.timers.push(setTimeout(() => {
+      running.timedOut = seconds;
+      log.warn('Step timed out; aborting it', { step: claim.klass, job: claim.id, timeoutSeconds: seconds });
+      pool.abortStep(claim.claim_token, `step ${claim.klass} timed out after ${seconds} s`);
+      running.timers.push(setTimeout(() => {
+        log.error('Step ignored its abort signal; terminating its worker thread', { step: claim.klass, job: claim.id, graceSeconds: config.job_worker.timeout_grace });
+        running.terminate.abort(new Error('step timeout grace period expired'));
+      }, config.job_worker.timeout_grace * 1000));
+    }, seconds * 1000));
+  }
+
+  #timeoutError(running: Running): SerializedError {
+    return {
+      name: 'StepTimeoutError',
+      code: 'step_timeout',
+      message: `Step ${running.claim.klass} did not finish within its timeout of ${running.timedOut} s (job_worker.timeout / static timeout).`,
+    };
   }
 
   #crashError(error: unknown): SerializedError {
@@ -202,8 +288,9 @@ export class JobWorker {
       : { name: 'ThreadCrash', message: `Worker thread died while running the step: ${message}` };
   }
 
-  #queueSuccess(claim: ClaimedExecution, output: string): void {
-    this.#pendingSuccesses.push({ claim, output, next: this.#running ? this.#successor(claim) : undefined });
+  #queueSuccess(running: Running, output: string): void {
+    this.#stopTimers(running);
+    this.#pendingSuccesses.push({ claim: running.claim, output, next: this.#claiming ? this.#successor(running.claim) : undefined });
     if (this.#flushes < MAX_FLUSHES) {
       this.#flushes++;
       void this.#flush();
@@ -211,100 +298,147 @@ export class JobWorker {
   }
 
   /** The step that continues the claim's branch in its commit, when its node chains on. */
-  #successor(claim: ClaimedExecution): Success['next'] {
+  #successor(claim: ClaimedJob): Success['next'] {
     if (claim.branch_id === null) return undefined;
     const graph = this.#deps.definitions.peek(claim.definition_sha1);
     const next = graph && chainSuccessor(graph, claim.node);
     return next && { id: uuidv7(), ...next };
   }
 
+  /** Takes the next batch of pending successes, bounded by count and bytes (at least one). */
+  #nextBatch(): PendingSuccess[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.#pendingSuccesses.length && n < MAX_BATCH) {
+      bytes += this.#pendingSuccesses[n]!.output.length;
+      if (n > 0 && bytes > MAX_BATCH_BYTES) break;
+      n++;
+    }
+    return this.#pendingSuccesses.splice(0, n);
+  }
+
   async #flush(): Promise<void> {
-    const { log } = this.#deps;
     while (this.#pendingSuccesses.length > 0) {
-      const batch = this.#pendingSuccesses.splice(0);
-      let recorded: Awaited<ReturnType<typeof commitSuccesses>> | undefined;
+      const batch = this.#nextBatch();
       try {
         if (FAULTS_ENABLED) await faultPoint('before_job_commit');
-        recorded = await this.#persist('record step results', () => this.#commit(batch));
-        if (FAULTS_ENABLED) await faultPoint('after_job_commit');
+        await this.#commitBatch(batch);
       } catch (error) {
-        // Not a user error: the work loop's layer records it as a crash of each claim (crash budget).
-        log.error('Unexpected error recording step results', { error: (error as Error).message });
-        for (const { claim } of batch) void this.#recordFailure(claim, 'crashed', serializeError(error));
-        continue;
-      }
-      let toAdvance = 0;
-      for (const { claim, output, next } of batch) {
-        if (recorded && !recorded.committed.has(claim.id)) {
-          log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, execution: claim.id });
+        // Not a user error, nor one the database gave: each claim is recorded as a crash (crash budget).
+        this.#deps.log.error('Unexpected error recording step results', { error: (error as Error).message });
+        for (const { claim } of batch) {
+          const running = this.#inflight.get(claim.id);
+          if (running?.claim.step_id === claim.step_id) void this.#recordFailure(running, 'crashed', serializeError(error));
         }
-        const continued = next && recorded?.continued.get(next.id);
-        if (continued) {
-          this.#inflight.delete(claim.id);
-          this.#dispatch({
-            ...claim, id: continued.id, claim_token: continued.claim_token, retry_count: 0, crash_count: 0,
-            step_id: next.id, klass: next.klass, node: next.node, input: output, idempotency_key: next.id,
-          });
-          continue;
-        }
-        if (recorded?.committed.has(claim.id) && claim.branch_id !== null) toAdvance++;
-        this.#release(claim.id);
       }
-      if (toAdvance > 0) this.#wakeAdvancers();
     }
     this.#flushes--;
   }
 
   /**
-   * Commits a batch of successes with their continuations. If creating a continuation fails for
-   * a reason other than the connection (a trigger, a constraint), the results are committed
-   * without continuations: the advancer then routes those steps and applies its error budget.
+   * Commits a batch of successes, retrying transient failures. A batch the database refuses is
+   * halved until the refused result is alone; that one becomes a failure of its step (its error
+   * says why the output could not be stored), and every other result is committed.
    */
-  async #commit(batch: { claim: ClaimedExecution; output: string; next: Success['next'] }[]) {
+  async #commitBatch(batch: PendingSuccess[]): Promise<void> {
+    const { log } = this.#deps;
+    let recorded: Awaited<ReturnType<typeof commitSuccesses>> | undefined;
+    try {
+      recorded = await this.#persist('record step results', () => this.#commit(batch));
+    } catch (error) {
+      if (batch.length > 1) {
+        const half = Math.ceil(batch.length / 2);
+        await this.#commitBatch(batch.slice(0, half));
+        await this.#commitBatch(batch.slice(half));
+        return;
+      }
+      const { claim } = batch[0]!;
+      log.error('The database refused a step result; recording it as a failure', { step: claim.klass, job: claim.id, error: (error as Error).message });
+      const running = this.#inflight.get(claim.id);
+      if (running) {
+        await this.#recordFailure(running, 'failure', {
+          name: 'StepOutputRejected', code: 'step_output_rejected',
+          message: `The database refused to store the output of step ${claim.klass}: ${(error as Error).message}`,
+        });
+      }
+      return;
+    }
+    if (FAULTS_ENABLED) await faultPoint('after_job_commit');
+    let advance = false;
+    for (const { claim, output, next } of batch) {
+      if (recorded && !recorded.committed.has(claim.id)) {
+        log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, job: claim.id });
+      }
+      const token = next && recorded?.continued.get(claim.id);
+      if (next && token) {
+        this.#finish(claim, false);
+        this.#dispatch({
+          ...claim, claim_token: token, retry_count: 0, crash_count: 0, step_id: next.id, klass: next.klass, node: next.node,
+          to_transition: next.via, input: output, input_ref: claim.step_id, input_idx: null, idempotency_key: next.id,
+          source_step_id: null, created_at: new Date(),
+        });
+        continue;
+      }
+      if (recorded?.committed.has(claim.id) && claim.branch_id !== null) advance = true;
+      this.#finish(claim, true);
+    }
+    if (advance) this.#wakeAdvancers(batch.map((b) => b.claim.pipeline_klass));
+  }
+
+  /**
+   * Commits a batch of successes with their continuations. If continuing fails for a reason other
+   * than the connection, the results are committed without continuations: the advancer then
+   * routes those steps and applies its budgets.
+   */
+  async #commit(batch: PendingSuccess[]) {
     const { sql, processId, log } = this.#deps;
-    const results = batch.map(({ claim, output, next }) => ({ id: claim.id, token: claim.claim_token, output, next }));
+    const results = batch.map(({ claim, output, next }) => ({ job: claim, output, next }));
     try {
       return await commitSuccesses(sql, results, processId);
     } catch (error) {
-      if (isTransientDbError(error) || !results.some((r) => r.next)) throw error;
+      if (retriable(error) || !results.some((r) => r.next)) throw error;
       log.debug('Continuing steps in their commit failed; leaving them to the advancer', { error: (error as Error).message });
       return commitSuccesses(sql, results.map(({ next: _, ...plain }) => plain), processId);
     }
   }
 
-  async #recordFailure(claim: ClaimedExecution, outcome: 'failure' | 'crashed', error: SerializedError): Promise<void> {
-    const { sql, config, pipeline, log, wakeups } = this.#deps;
-    const { again, delayMs } = nextRun(config, outcome, { pipeline, klass: claim.klass, retryCount: claim.retry_count, crashCount: claim.crash_count });
-    const fields = { step: claim.klass, execution: claim.id, error: `${error.name}: ${error.message}` };
+  async #recordFailure(running: Running, outcome: 'failure' | 'crashed', error: SerializedError): Promise<void> {
+    this.#stopTimers(running);
+    const { claim } = running;
+    const { sql, config, log, wakeups, processId } = this.#deps;
+    const { again, delayMs } = nextRun(config, outcome, { pipeline: claim.pipeline_klass, klass: claim.klass, retryCount: claim.retry_count, crashCount: claim.crash_count });
+    const fields = { step: claim.klass, job: claim.id, error: `${error.name}: ${error.message}` };
     if (outcome === 'failure') {
       if (again) log.warn('Job errored', { ...fields, retry: claim.retry_count + 1, inMs: Math.round(delayMs) });
       else log.error('Job exhausted retries and failed', fields);
     } else if (again) log.warn('Job crashed; re-enqueued', { ...fields, crash: claim.crash_count + 1 });
     else log.error('Job exceeded crash limit and failed', fields);
 
-    const fenced = await this.#persist('record a step failure', () =>
-      commitFailure(sql, {
-        id: claim.id,
-        token: claim.claim_token,
-        outcome,
-        errorClass: error.name.slice(0, 200),
-        errorCode: error.code ?? null,
-        errorMessage: error.message.length > MAX_MESSAGE ? `${error.message.slice(0, MAX_MESSAGE)}…` : error.message,
-        errorStack: truncateStack(error.stack),
-        again,
-        delayMs,
-      }),
-    );
+    const record = (stored: ReturnType<typeof toStoredError>) => commitFailure(sql, { job: claim, outcome, again, delayMs, ...stored }, processId);
+    let fenced: boolean | undefined;
+    try {
+      fenced = await this.#persist('record a step failure', () => record(toStoredError(error)));
+    } catch (refused) {
+      // Even the sanitized error was refused (it cannot be the data now): store the bare facts.
+      log.error('The database refused a step failure; recording it without its message', { ...fields, refused: (refused as Error).message });
+      fenced = await this.#persist('record a step failure', () =>
+        record({ errorClass: storableText(error.name, 200).replace(/[^\x20-\x7e]/g, '?'), errorCode: null, errorMessage: 'error message not storable', errorStack: null }),
+      ).catch((last: unknown) => {
+        log.error('Could not record a step failure; the claim is left for recovery', { ...fields, error: (last as Error).message });
+        return undefined;
+      });
+    }
     if (fenced === false) log.debug('Claim no longer held; failure not recorded', fields);
-    if (fenced && !again) this.#wakeAdvancers();
-    if (fenced && again && delayMs === 0) wakeups.signal(jobsChannel(pipeline));
-    this.#release(claim.id);
+    if (fenced && !again && claim.branch_id !== null) this.#wakeAdvancers([claim.pipeline_klass]);
+    if (fenced && again && delayMs === 0) wakeups.signal(JOBS_CHANNEL);
+    this.#finish(claim, true);
   }
 
   /**
-   * Runs a commit, retrying through database outages: a finished step's result is kept and
-   * retried rather than dropped. Gives up only once the engine is abandoning work at shutdown;
-   * the claim then stays open and the reaper re-runs the step.
+   * Runs a commit, retrying through transient database failures: a finished step's result is kept
+   * and retried rather than dropped. Rethrows a failure that is not transient (the caller isolates
+   * it). Gives up on transient ones only once the engine is abandoning work at shutdown; the claim
+   * then stays open and is re-run at once after the stop.
    */
   async #persist<T>(what: string, commit: () => Promise<T>): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
@@ -312,6 +446,7 @@ export class JobWorker {
         return await this.#call(commit(), what);
       } catch (error) {
         noteDatabaseError(error);
+        if (!retriable(error)) throw error;
         if (this.#abandoning && attempt >= 3) {
           this.#deps.log.error(`Could not ${what}; leaving the claim for recovery`, { error: (error as Error).message });
           return undefined;
@@ -323,20 +458,34 @@ export class JobWorker {
   }
 
   /** Finished steps wait for an advancer: wake this process's, or other processes' by NOTIFY. */
-  #wakeAdvancers(): void {
-    const { sql, config, pipeline, wakeups, advancersElsewhere, log } = this.#deps;
-    if (!advancersElsewhere) return wakeups.signal(advanceChannel(pipeline));
-    notifyWakeup(sql, config.database.schema, advanceChannel(pipeline)).catch((error: unknown) =>
-      log.debug('Could not notify advancers; they will poll', { error: (error as Error).message }),
-    );
+  #wakeAdvancers(pipelines: string[]): void {
+    const { sql, config, wakeups, advancersElsewhere, log } = this.#deps;
+    if (!advancersElsewhere) return wakeups.signal(ADVANCE_CHANNEL);
+    for (const pipeline of new Set(pipelines)) {
+      notifyWakeup(sql, config.database.schema, advanceChannel(pipeline)).catch((error: unknown) =>
+        log.debug('Could not notify advancers; they will poll', { error: (error as Error).message }),
+      );
+    }
   }
 
   #call<T>(work: Promise<T>, what: string): Promise<T> {
     return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what);
   }
 
-  #release(executionId: string): void {
-    this.#inflight.delete(executionId);
+  #stopTimers(running: Running): void {
+    for (const timer of running.timers) clearTimeout(timer);
+    running.timers.length = 0;
+  }
+
+  /** The step's slot is free (or, when `release` is false, taken over by its continuation). */
+  #finish(claim: ClaimedJob, release: boolean): void {
+    const running = this.#inflight.get(claim.id);
+    if (running?.claim.step_id !== claim.step_id) return;
+    this.#stopTimers(running);
+    this.#inflight.delete(claim.id);
+    this.#byToken.delete(running.claim.claim_token);
+    this.#running.set(claim.pipeline_klass, this.#running.get(claim.pipeline_klass)! - 1);
+    if (!release) return;
     this.#slotWaiter?.();
     if (this.#inflight.size === 0 && this.#idleWaiters.length > 0) {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
@@ -344,12 +493,14 @@ export class JobWorker {
   }
 }
 
-/** The first frames of a stack, then how many were left out. */
-function truncateStack(stack: string | undefined): string | null {
-  if (!stack) return null;
-  const lines = stack.split('\n');
-  const header = lines[0] ?? '';
-  const frames = lines.slice(1);
-  if (frames.length <= MAX_FRAMES) return stack;
-  return [header, ...frames.slice(0, MAX_FRAMES), `    ... ${frames.length - MAX_FRAMES} more frames`].join('\n');
+/**
+ * Whether a failed write is worth retrying as it is: the connection, the server shutting down,
+ * a deadlock or serialization failure, a lock or statement timeout, resources. Anything else (bad
+ * data, a constraint, a bug) would fail the same way again.
+ */
+function retriable(error: unknown): boolean {
+  if (isTransientDbError(error)) return true;
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && /^(08|40|53|57|55P03|58)/.test(code);
 }
+

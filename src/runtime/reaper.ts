@@ -1,6 +1,6 @@
 import type { DuctworkConfig } from '../config/config.js';
 import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
-import { crashClaims, openClaimsOf, orphanedClaims, type OpenClaim } from '../db/queries/executions.js';
+import { crashClaims, openClaimsOf, orphanedClaims, type OpenClaim } from '../db/queries/jobs.js';
 import { deleteProcess, lockDeadProcess, reapCandidates, type ReapCandidate } from '../db/queries/processes.js';
 import { notifyWakeup } from '../db/notify.js';
 import type { Logger } from '../log.js';
@@ -8,7 +8,7 @@ import { jitteredPollMs, sleep } from './backoff.js';
 import { crashDecision } from './budgets.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import type { ProcessLiveness } from './liveness.js';
-import { jobsChannel, type Wakeups } from './wakeups.js';
+import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
 /** Seconds of silence (lock free) after which a process is presumed dead: three missed heartbeats. */
 export function livenessGraceSeconds(config: DuctworkConfig): number {
@@ -106,11 +106,11 @@ export class Reaper {
     return outcome.ended.length;
   }
 
-  /** Re-enqueued steps may belong to pipelines other processes run: wake them too (NOTIFY). */
+  /** Re-enqueued steps and released advancements may belong to pipelines other processes run: wake them too (NOTIFY). */
   #wakeFor(claims: OpenClaim[]): void {
-    for (const pipeline of new Set(claims.map((c) => c.pipeline_klass))) {
-      this.#wakeups.signal(jobsChannel(pipeline));
-      notifyWakeup(this.#sql, this.#config.database.schema, jobsChannel(pipeline)).catch(() => {});
+    for (const channel of new Set(claims.map((c) => (c.kind === 'run' ? jobsChannel : advanceChannel)(c.pipeline_klass)))) {
+      this.#wakeups.signal(channel);
+      notifyWakeup(this.#sql, this.#config.database.schema, channel).catch(() => {});
     }
   }
 }

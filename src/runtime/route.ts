@@ -1,13 +1,13 @@
 /**
- * Decides where one locked branch goes next, per the edge of its finished step's node in the
- * run's frozen definition. Pure: no I/O. The decision (a {@link Move}) is carried out together
- * with the rest of the advancer's batch by {@link applyMoves}, inside one transaction.
+ * Decides where one claimed branch goes next, per the edge of its finished step's node in the
+ * run's definition. Pure: no I/O. The decision (a {@link Move}) is carried out together with the
+ * rest of the advancer's batch by {@link applyMoves}, inside one transaction.
  */
 import { settingFor, type DuctworkConfig } from '../config/config.js';
 import { uuidv7 } from '../db/ids.js';
-import type { AdvanceableBranch, FanFrame, HaltReason, NewBranch } from '../db/queries/branches.js';
+import type { FanFrame, HaltReason, NewBranch } from '../db/queries/branches.js';
 import type { NewFanout } from '../db/queries/fanouts.js';
-import type { NewStep } from '../db/queries/steps.js';
+import type { ClaimedAdvance, NewJob } from '../db/queries/jobs.js';
 import type { DefinitionGraph, DivertEdge, DivideEdge, ExpandEdge, FanInEdge, ToTransition } from '../definition/graph.js';
 
 /** A routing failure that retrying cannot fix: the branch halts with `transition_invalid`. */
@@ -15,59 +15,81 @@ export class TransitionError extends Error {
   override name = 'TransitionError';
 }
 
-/** What routing needs besides the branch. */
+/** What routing needs besides the claim. */
 export interface RouteContext {
   config: DuctworkConfig;
-  pipeline: string;
   graph: DefinitionGraph;
+  /** The finished step's output, read for the claims that route on it (divert). */
+  output?: string | null;
+  /** For an expand: the JSON type of the output and, for an array, its length (read in SQL). */
+  shape?: { type: string; length: number | null };
+}
+
+/** The step a branch runs next. */
+export interface NextStep {
+  id: string;
+  node: string;
+  klass: string;
+  via: ToTransition;
 }
 
 /**
- * One branch's advancement. Every move marks the finished step advanced; beyond that:
- * - `continue`: the same branch runs `step` next (chain, converge, divert);
- * - `finish`: the branch completes (at a terminal node when `terminalStepId` is set);
+ * One branch's advancement. Beyond that, every move ends the claim's advance job (or reuses it):
+ * - `continue`: the same branch runs `next` (chain, converge, divert), in the same job row;
+ * - `finish`: the branch completes (at a terminal node when `terminal`);
  * - `halt`: the branch halts with a reason;
- * - `fanOut`: the branch completes and opens `fanout`, with one child branch and step per member
- *   (an empty expand with a collapse opens no fan-out and starts the collapse with `[]`);
+ * - `divide`: the branch completes and opens `fanout`, one member branch and job per target;
+ * - `expand`: the branch completes and opens `fanout`, one member per element (created in SQL);
+ * - `empty`: an empty expand with a collapse: the collapse starts at once with `[]`, in a new branch;
  * - `fanIn`: the branch completes and arrives at the fan-in of its innermost fan-out; the arrival
  *   that completes the count starts `target` with every member's output.
  */
 export type Move =
-  | { kind: 'continue'; row: AdvanceableBranch; step: NewStep }
-  | { kind: 'finish'; row: AdvanceableBranch; terminalStepId: string | null }
-  | { kind: 'halt'; row: AdvanceableBranch; reason: HaltReason; detail: string }
-  | { kind: 'fanOut'; row: AdvanceableBranch; fanout: NewFanout | null; branches: NewBranch[]; steps: NewStep[] }
-  | { kind: 'fanIn'; row: AdvanceableBranch; frame: FanFrame; target: { node: string; klass: string; via: 'combine' | 'collapse' } };
+  | { kind: 'continue'; claim: ClaimedAdvance; next: NextStep }
+  | { kind: 'finish'; claim: ClaimedAdvance; terminal: boolean }
+  | { kind: 'halt'; claim: ClaimedAdvance; reason: HaltReason; detail: string }
+  | { kind: 'divide'; claim: ClaimedAdvance; fanout: NewFanout; branches: NewBranch[]; jobs: NewJob[] }
+  | { kind: 'expand'; claim: ClaimedAdvance; fanout: NewFanout; target: { node: string; klass: string } }
+  | { kind: 'empty'; claim: ClaimedAdvance; branch: NewBranch; job: NewJob }
+  | { kind: 'fanIn'; claim: ClaimedAdvance; frame: FanFrame; target: { node: string; klass: string; via: 'combine' | 'collapse' } };
 
-/** Plans one locked branch's move. Throws on a definition or output it cannot route. */
-export function planMove(row: AdvanceableBranch, ctx: RouteContext): Move {
-  if (row.step_status === 'failed') {
-    const reason: HaltReason = row.last_outcome === 'crashed' ? 'job_crashes_exhausted' : 'job_retries_exhausted';
-    return { kind: 'halt', row, reason, detail: `step ${row.klass} (${row.node}) failed: ${reason.replaceAll('_', ' ')}` };
+/** Plans one claimed branch's move. Throws on a definition or output it cannot route. */
+export function planMove(claim: ClaimedAdvance, ctx: RouteContext): Move {
+  const maxCrash = ctx.config.pipeline_advancer.max_crash;
+  if (claim.crash_count - 1 > maxCrash) {
+    return {
+      kind: 'halt', claim, reason: 'advancer_crashes_exhausted',
+      detail: `advancing after step ${claim.klass} (${claim.node}) died, timed out or could not be written ${claim.crash_count - 1} times (pipeline_advancer.max_crash ${maxCrash})`,
+    };
   }
-  const edge = ctx.graph.edges[row.node];
-  if (!edge) throw new TransitionError(`node "${row.node}" is not in the run's definition`);
+  if (claim.step_status === 'failed') {
+    const reason: HaltReason = claim.last_outcome === 'crashed' ? 'job_crashes_exhausted' : 'job_retries_exhausted';
+    const cause = claim.last_error ? `: ${claim.last_error}` : '';
+    return { kind: 'halt', claim, reason, detail: `step ${claim.klass} (${claim.node}) failed: ${reason.replaceAll('_', ' ')}${cause}` };
+  }
+  const edge = ctx.graph.edges[claim.node];
+  if (!edge) throw new TransitionError(`node "${claim.node}" is not in the run's definition`);
   switch (edge.type) {
     case undefined:
-      return { kind: 'finish', row, terminalStepId: row.step_id };
+      return { kind: 'finish', claim, terminal: true };
     case 'chain':
     case 'converge':
-      return { kind: 'continue', row, step: newStep(row, ctx, row.branch_id, edge.to[0], edge.type, row.output ?? 'null') };
+      return { kind: 'continue', claim, next: nextStep(ctx, edge.to[0], edge.type) };
     case 'divert':
-      return divert(row, ctx, edge);
+      return divert(claim, ctx, edge);
     case 'divide':
-      return divide(row, ctx, edge);
+      return divide(claim, ctx, edge);
     case 'expand':
-      return expand(row, ctx, edge);
+      return expand(claim, ctx, edge);
     case 'combine':
     case 'collapse':
-      return fanIn(row, ctx, edge);
+      return fanIn(claim, ctx, edge);
     default:
       throw new TransitionError(`Invalid transition type \`${(edge as { type: string }).type}\``);
   }
 }
 
-/** The step a branch continues with, when its finished step's node chains on (chain or converge). */
+/** The step a branch continues with in its success commit, when its finished step's node chains on (chain or converge). */
 export function chainSuccessor(graph: DefinitionGraph, node: string): { node: string; klass: string; via: 'chain' | 'converge' } | undefined {
   const edge = graph.edges[node];
   if (edge?.type !== 'chain' && edge?.type !== 'converge') return undefined;
@@ -75,11 +97,10 @@ export function chainSuccessor(graph: DefinitionGraph, node: string): { node: st
   return next ? { node: edge.to[0], klass: next.klass, via: edge.type } : undefined;
 }
 
-function newStep(row: AdvanceableBranch, ctx: RouteContext, branchId: string, node: string, toTransition: ToTransition, input: string): NewStep {
-  const id = uuidv7();
+function nextStep(ctx: RouteContext, node: string, via: ToTransition): NextStep {
   const edge = ctx.graph.edges[node];
   if (!edge) throw new TransitionError(`node "${node}" is not in the run's definition`);
-  return { id, runId: row.run_id, branchId, pipelineKlass: ctx.pipeline, node, klass: edge.klass, toTransition, input, idempotencyKey: id };
+  return { id: uuidv7(), node, klass: edge.klass, via };
 }
 
 /** The key `divert` routes on, or null for `otherwise`. */
@@ -95,63 +116,80 @@ export function routeKey(value: unknown): string | null {
   );
 }
 
-function divert(row: AdvanceableBranch, ctx: RouteContext, edge: DivertEdge): Move {
-  const key = routeKey(JSON.parse(row.output ?? 'null'));
+function divert(claim: ClaimedAdvance, ctx: RouteContext, edge: DivertEdge): Move {
+  const key = routeKey(JSON.parse(ctx.output ?? 'null'));
   const node = key !== null && Object.hasOwn(edge.to, key) ? edge.to[key] : edge.to.otherwise;
-  if (!node) return { kind: 'halt', row, reason: 'condition_unmatched', detail: `no route for key ${JSON.stringify(key)} and no otherwise` };
-  return { kind: 'continue', row, step: newStep(row, ctx, row.branch_id, node, 'divert', row.output ?? 'null') };
+  if (!node) return { kind: 'halt', claim, reason: 'condition_unmatched', detail: `no route for key ${JSON.stringify(key)} and no otherwise` };
+  return { kind: 'continue', claim, next: nextStep(ctx, node, 'divert') };
 }
 
-function fanOutCap(ctx: RouteContext, klass: string): number {
-  return settingFor(ctx.config.pipeline_advancer.steps.max_depth, -1, ctx.pipeline, klass);
+/** The largest fan-out allowed at `klass` (pipeline_advancer.steps.max_depth). */
+function fanOutCap(ctx: RouteContext, pipeline: string, klass: string): number {
+  return settingFor(ctx.config.pipeline_advancer.steps.max_depth, DEFAULT_MAX_DEPTH, pipeline, klass);
 }
 
-function divide(row: AdvanceableBranch, ctx: RouteContext, edge: DivideEdge): Move {
-  const cap = fanOutCap(ctx, row.klass);
+/** The default of `pipeline_advancer.steps.max_depth` (see the config schema). */
+const DEFAULT_MAX_DEPTH = 100_000;
+
+function divide(claim: ClaimedAdvance, ctx: RouteContext, edge: DivideEdge): Move {
+  const cap = fanOutCap(ctx, claim.pipeline_klass, claim.klass);
   if (cap !== -1 && edge.to.length > cap) {
-    return { kind: 'halt', row, reason: 'max_fanout_exceeded', detail: `divide into ${edge.to.length} branches exceeds pipeline_advancer.steps.max_depth ${cap}` };
+    return { kind: 'halt', claim, reason: 'max_fanout_exceeded', detail: `divide into ${edge.to.length} branches exceeds pipeline_advancer.steps.max_depth ${cap}` };
   }
-  return fanOut(row, ctx, 'divide', edge.to, edge.to.map(() => row.output ?? 'null'));
+  const fanout = newFanout(claim, 'divide', edge.to.length);
+  const branches: NewBranch[] = [];
+  const jobs: NewJob[] = [];
+  edge.to.forEach((node, i) => {
+    const branch = memberBranch(claim, [...claim.frames, { f: fanout.id, i }]);
+    const step = nextStep(ctx, node, 'divide');
+    branches.push(branch);
+    jobs.push(memberJob(claim, branch.id, step, null));
+  });
+  return { kind: 'divide', claim, fanout, branches, jobs };
 }
 
-function expand(row: AdvanceableBranch, ctx: RouteContext, edge: ExpandEdge): Move {
-  const items: unknown = JSON.parse(row.output ?? 'null');
-  if (!Array.isArray(items)) {
-    const got = items === null ? 'null' : typeof items;
-    return { kind: 'halt', row, reason: 'transition_invalid', detail: `expand needs an array from step ${row.klass}; it returned ${got}` };
+function expand(claim: ClaimedAdvance, ctx: RouteContext, edge: ExpandEdge): Move {
+  const shape = ctx.shape;
+  if (!shape) throw new Error(`expand of step ${claim.klass} was planned without its output's shape`);
+  if (shape.type !== 'array' || shape.length === null) {
+    return { kind: 'halt', claim, reason: 'transition_invalid', detail: `expand needs an array from step ${claim.klass}; it returned ${shape.type}` };
   }
   const target = edge.to[0];
-  const cap = fanOutCap(ctx, ctx.graph.edges[target]?.klass ?? target);
-  if (cap !== -1 && items.length > cap) {
-    return { kind: 'halt', row, reason: 'max_fanout_exceeded', detail: `expand of ${items.length} elements exceeds pipeline_advancer.steps.max_depth ${cap}` };
+  const cap = fanOutCap(ctx, claim.pipeline_klass, ctx.graph.edges[target]?.klass ?? target);
+  if (cap !== -1 && shape.length > cap) {
+    return { kind: 'halt', claim, reason: 'max_fanout_exceeded', detail: `expand of ${shape.length} elements exceeds pipeline_advancer.steps.max_depth ${cap}` };
   }
-  if (items.length === 0) {
-    if (!edge.collapse_into) return { kind: 'finish', row, terminalStepId: row.step_id };
-    // An empty cohort still fires its collapse, with [].
-    const branch: NewBranch = { id: uuidv7(), runId: row.run_id, pipelineKlass: ctx.pipeline, parentBranchId: row.branch_id, frames: row.frames };
-    return { kind: 'fanOut', row, fanout: null, branches: [branch], steps: [newStep(row, ctx, branch.id, edge.collapse_into, 'collapse', '[]')] };
+  if (shape.length === 0) {
+    // No member will ever end: the branch finishes here, or an empty cohort still fires its collapse, with [].
+    if (!edge.collapse_into) return { kind: 'finish', claim, terminal: false };
+    const branch = memberBranch(claim, claim.frames);
+    return { kind: 'empty', claim, branch, job: { ...memberJob(claim, branch.id, nextStep(ctx, edge.collapse_into, 'collapse'), '[]'), inputRef: null } };
   }
-  return fanOut(row, ctx, 'expand', items.map(() => target), items.map((item) => JSON.stringify(item)));
+  const step = nextStep(ctx, target, 'expand');
+  return { kind: 'expand', claim, fanout: newFanout(claim, 'expand', shape.length), target: { node: step.node, klass: step.klass } };
 }
 
-/** Opens a fan-out with one child branch per target, each inside a new fan-out frame. */
-function fanOut(row: AdvanceableBranch, ctx: RouteContext, kind: 'divide' | 'expand', nodes: string[], inputs: string[]): Move {
-  const fanout: NewFanout = { id: uuidv7(), runId: row.run_id, branchId: row.branch_id, kind, width: nodes.length, frames: row.frames };
-  const branches: NewBranch[] = [];
-  const steps: NewStep[] = [];
-  nodes.forEach((node, i) => {
-    const branch: NewBranch = { id: uuidv7(), runId: row.run_id, pipelineKlass: ctx.pipeline, parentBranchId: row.branch_id, frames: [...row.frames, { f: fanout.id, i }] };
-    branches.push(branch);
-    steps.push(newStep(row, ctx, branch.id, node, kind, inputs[i]!));
-  });
-  return { kind: 'fanOut', row, fanout, branches, steps };
+function newFanout(claim: ClaimedAdvance, kind: 'divide' | 'expand', width: number): NewFanout {
+  return { id: uuidv7(), runId: claim.run_id, branchId: claim.branch_id, kind, width, frames: claim.frames };
 }
 
-function fanIn(row: AdvanceableBranch, ctx: RouteContext, edge: FanInEdge): Move {
-  const frame = row.frames.at(-1);
-  if (!frame) throw new TransitionError(`${edge.type} at ${row.node} has no open fan-out to close`);
+function memberBranch(claim: ClaimedAdvance, frames: FanFrame[]): NewBranch {
+  return { id: uuidv7(), runId: claim.run_id, pipelineKlass: claim.pipeline_klass, parentBranchId: claim.branch_id, frames };
+}
+
+/** A job on a new branch whose input is the claim's step output (null: copied in SQL) or `input`. */
+function memberJob(claim: ClaimedAdvance, branchId: string, step: NextStep, input: string | null): NewJob {
+  return {
+    pipelineKlass: claim.pipeline_klass, pipelineId: claim.pipeline_id, runId: claim.run_id, branchId, definitionSha1: claim.definition_sha1,
+    stepId: step.id, node: step.node, klass: step.klass, toTransition: step.via, input, inputRef: claim.step_id, idempotencyKey: step.id,
+  };
+}
+
+function fanIn(claim: ClaimedAdvance, ctx: RouteContext, edge: FanInEdge): Move {
+  const frame = claim.frames.at(-1);
+  if (!frame) throw new TransitionError(`${edge.type} at ${claim.node} has no open fan-out to close`);
   const node = edge.to[0];
   const target = ctx.graph.edges[node];
   if (!target) throw new TransitionError(`node "${node}" is not in the run's definition`);
-  return { kind: 'fanIn', row, frame, target: { node, klass: target.klass, via: edge.type } };
+  return { kind: 'fanIn', claim, frame, target: { node, klass: target.klass, via: edge.type } };
 }

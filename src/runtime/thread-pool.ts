@@ -3,7 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { serializeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ContextPortAnnouncement, ContextRequest, ContextResponse, StepTask, StepTaskResult } from '../../workers/protocol.js';
+import type { ContextPortAnnouncement, ContextRequest, ContextResponse, StepAbort, StepTask, StepTaskResult } from '../../workers/protocol.js';
 
 /** Young-generation ceiling of each worker thread, in MB. */
 const YOUNG_GENERATION_MB = 8;
@@ -56,9 +56,22 @@ export class StepThreadPool {
     this.#pool.on('error', (error: unknown) => options.log.error('Worker thread error', { error: serializeError(error) }));
   }
 
-  /** Runs a step on a worker thread. Rejects only when the thread died or the pool was destroyed. */
-  run(task: StepTask): Promise<StepTaskResult> {
-    return this.#pool.run(task) as Promise<StepTaskResult>;
+  /**
+   * Runs a step on a worker thread. Rejects only when the thread died, the pool was destroyed, or
+   * `terminate` aborted: that terminates the thread running the step (and rejects its thread-mates).
+   */
+  run(task: StepTask, terminate?: AbortSignal): Promise<StepTaskResult> {
+    return this.#pool.run(task, terminate ? { signal: terminate } : {}) as Promise<StepTaskResult>;
+  }
+
+  /**
+   * Aborts the `this.signal` of one running step (its timeout expired, or its pipeline was
+   * cancelled). The main thread does not know which thread runs it, so every thread is told; the
+   * one running it aborts it.
+   */
+  abortStep(executionId: string, reason: string): void {
+    const message: StepAbort = { ductworkAbort: { executionId, reason } };
+    for (const port of this.#ports) port.postMessage(message);
   }
 
   /** Terminates every thread at once; running steps are rejected (their claims are crashes). */

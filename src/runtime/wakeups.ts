@@ -1,6 +1,11 @@
 /**
- * In-process wake-up hints between loops: a job commit wakes the advancer of its pipeline, an
- * advancement that enqueued steps wakes the job worker. Hints only: every loop also polls.
+ * In-process wake-up hints between loops: a job commit wakes the advancers, an advancement that
+ * enqueued steps wakes the job worker. Hints only: every loop also polls.
+ *
+ * One job worker and one advancer set serve every pipeline of a process, so there are two
+ * channels, {@link JOBS_CHANNEL} and {@link ADVANCE_CHANNEL}. Notifications between processes name a
+ * pipeline (`jobs:<Pipeline>`, `advance:<Pipeline>`, so a process ignores pipelines it does not
+ * run); signalling one of those wakes the process-wide channel.
  */
 export class Wakeups {
   readonly #waiters = new Map<string, Set<() => void>>();
@@ -8,6 +13,7 @@ export class Wakeups {
 
   /** Wakes whoever waits on `channel` now, or the next waiter if none waits yet. */
   signal(channel: string): void {
+    channel = processChannel(channel);
     const waiters = this.#waiters.get(channel);
     if (!waiters || waiters.size === 0) {
       this.#pending.add(channel);
@@ -37,6 +43,17 @@ export class Wakeups {
   wakeAll(): void {
     for (const channel of [...this.#waiters.keys()]) this.signal(channel);
   }
+}
+
+/** The job worker's channel: steps are due. */
+export const JOBS_CHANNEL = 'jobs';
+/** The advancers' channel: finished steps wait to be routed. */
+export const ADVANCE_CHANNEL = 'advance';
+
+function processChannel(channel: string): string {
+  if (channel.startsWith('jobs:')) return JOBS_CHANNEL;
+  if (channel.startsWith('advance:')) return ADVANCE_CHANNEL;
+  return channel;
 }
 
 export { advanceChannel, jobsChannel } from '../db/notify.js';

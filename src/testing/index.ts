@@ -26,6 +26,8 @@ export interface RunStepOptions {
   context?: Map<string, Json>;
   idempotencyKey?: string;
   attempt?: number;
+  /** What the step sees as `this.signal` (abort it to test how the step stops). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -58,6 +60,7 @@ export async function runStep<O>(step: StepClass & (new () => { execute(...args:
       info: { pipelineId: id, runId: id, stepId: id, executionId: '0', idempotencyKey: id, attempt: options.attempt ?? 1, crashCount: 0 },
     },
     memory,
+    options.signal ?? new AbortController().signal,
   );
   if (result.ok) return JSON.parse(result.output) as Awaited<O>;
   const error = result.error.code
@@ -114,7 +117,7 @@ export async function runToCompletion<In, Out>(pipeline: PipelineClass<In, Out>,
       const handle = await client.trigger(pipeline, input);
       const output = await handle.result(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
       const report = await handle.status();
-      const rows = await sql`select klass, node, to_transition, status, input, output from steps where run_id = ${report.runId} order by started_at, id`;
+      const rows = await sql`select klass, node, to_transition, status, input, output from step_view where run_id = ${report.runId} order by started_at, id`;
       return {
         output,
         report,

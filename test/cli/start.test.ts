@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
+import { attemptsOf } from '../helpers/attempts.js';
 import { testDatabase } from '../helpers/db.js';
 import { FIXTURE_APP } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
@@ -71,10 +72,10 @@ describe('ductwork start --threaded', () => {
 
       const sleepy = await client.trigger(SleepyPipeline, { ms: 800 });
       const { runId } = await sleepy.status();
-      await waitFor('the step to run', async () => (await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and e.claimed_at is not null`).length > 0);
+      await waitFor('the step to run', async () => (await db.sql`select 1 from jobs where run_id = ${runId} and claimed_at is not null`).length > 0);
       cli.child.kill('SIGTERM');
       assert.equal(await cli.exited, 0);
-      const [execution] = await db.sql`select e.outcome from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and s.klass = 'Sleepy'`;
+      const [execution] = await attemptsOf(db, runId, 'Sleepy');
       assert.equal(execution!.outcome, 'success', 'the running step finished before the process exited');
 
       // Logs are JSON lines when stdout is not a terminal, and say which component wrote them.
@@ -134,7 +135,7 @@ test('SIGTTIN prints every loop and thread, with the stack of a step stuck in wh
     await waitFor('the engine to run', () => /Running \(threaded\)/.test(cli.output()));
     const handle = await client.trigger(SpinPipeline, null);
     const { runId } = await handle.status();
-    await waitFor('the spinning step to be claimed', async () => (await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and e.claimed_at is not null`).length > 0);
+    await waitFor('the spinning step to be claimed', async () => (await db.sql`select 1 from jobs where run_id = ${runId} and claimed_at is not null`).length > 0);
     await new Promise((resolve) => setTimeout(resolve, 200)); // let the thread enter the loop
     // A thread dump under heavy load may catch the inspector late; ask again until the stack shows.
     let requested = 0;
@@ -148,17 +149,19 @@ test('SIGTTIN prints every loop and thread, with the stack of a step stuck in wh
       return false;
     }, 30_000);
     const dump = cli.output();
-    assert.match(dump, /ductwork\.job_worker\.SpinPipeline: 1 step\(s\) running\n  SpinForever \(execution \d+, step [0-9a-f-]+, run [0-9a-f-]+\) for \d+ ms/);
+    assert.match(dump, /ductwork\.job_worker: 1 step\(s\) running\n  SpinPipeline\.SpinForever \(job \d+, step [0-9a-f-]+, run [0-9a-f-]+\) for \d+ ms/);
     // The advancer may be in one of its polling passes at the moment of the dump.
-    assert.match(dump, /ductwork\.pipeline_advancer\.SpinPipeline\.0: (idle \(waiting for finished steps\)|advancing branches for \d+ ms)/);
+    assert.match(dump, /ductwork\.pipeline_advancer\.0: (idle \(waiting for finished steps\)|advancing branches for \d+ ms)/);
     assert.match(dump, /at execute \(|at SpinForever\.execute \(|at execute \(file/);
 
     // The stuck step outlives job_worker.shutdown_timeout: it is abandoned and re-enqueued, and the process exits 0.
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
-    const executions = await db.sql`select outcome, error_class from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} order by e.id`;
-    assert.deepEqual(executions.map((e) => [e.outcome, e.error_class]), [['crashed', 'AbandonedClaim'], [null, null]]);
-    await db.sql`delete from steps where run_id = ${runId}`; // nobody should pick the spinning step up again
+    const executions = await attemptsOf(db, runId);
+    assert.deepEqual(executions.map((e) => [e.outcome, e.error_class]), [['crashed', 'AbandonedClaim']]);
+    const [queued] = await db.sql`select claimed_at, crash_count from jobs where run_id = ${runId}`;
+    assert.deepEqual({ ...queued }, { claimed_at: null, crash_count: 1 }, 're-enqueued');
+    await db.sql`delete from jobs where run_id = ${runId}`; // nobody should pick the spinning step up again
   } finally {
     cli.child.kill('SIGKILL');
   }
@@ -194,13 +197,13 @@ test('forking mode escalates to SIGKILL when children outlive supervisor.shutdow
     await waitFor('the supervisor and two children', async () => (await processRows()).length >= 3, 30_000);
     const handle = await client.trigger(SleepyPipeline, { ms: 30_000 });
     const { runId } = await handle.status();
-    await waitFor('the long step to run', async () => (await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and e.claimed_at is not null`).length > 0);
+    await waitFor('the long step to run', async () => (await db.sql`select 1 from jobs where run_id = ${runId} and claimed_at is not null`).length > 0);
     const stoppedAt = Date.now();
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
     assert.ok(Date.now() - stoppedAt < 15_000, 'the supervisor did not wait for the 30 s step');
     assert.match(cli.output(), /Child still running after supervisor\.shutdown_timeout: SIGKILL/);
-    await db.sql`delete from steps where run_id = ${runId}`;
+    await db.sql`delete from jobs where run_id = ${runId}`;
   } finally {
     cli.child.kill('SIGKILL');
   }

@@ -13,6 +13,7 @@ import { chromium, type Dialog, type Page } from 'playwright-core';
 import {
   BigPayloadPipeline, ContextPipeline, EnrichAllUsersData, GatePipeline, HoldPipeline, TwoGatesPipeline,
 } from '../fixtures/dashboard-pipelines.js';
+import { attemptsOf } from '../helpers/attempts.js';
 import { dashboardEngine, openGate, serveDashboard } from '../helpers/dashboard.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -34,7 +35,7 @@ const twoGates = await client.trigger(TwoGatesPipeline, 2);
 const hold = await client.trigger(HoldPipeline, { release: releaseFile });
 await Promise.all([enrich, withContext, big, gate, twoGates].map((h) => h.wait({ timeoutMs: 30_000 })));
 await waitFor('the held step to be running', async () =>
-  (await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.klass = 'HoldOpen' and e.claimed_at is not null and e.completed_at is null`).length);
+  (await db.sql`select 1 from jobs where klass = 'HoldOpen' and claimed_at is not null`).length);
 
 const browser = await chromium.launchPersistentContext(join(scratch, 'profile'), {
   executablePath: '/usr/bin/chromium',
@@ -239,12 +240,13 @@ test('retrying one halted branch runs only that branch; the other stays halted u
   // The new run halts again: GateB is still halted.
   await page.waitForFunction(() => (globalThis as unknown as BrowserWindow).document.querySelectorAll('#pipeline-runs tr[data-run] [data-status="halted"]').length === 2, undefined, { timeout: 20_000 });
   const [second] = await db.sql`select id from runs where pipeline_id = ${twoGates.id} order by started_at desc limit 1`;
+  const attemptsInRun = await attemptsOf(db, second!.id as string);
   const branches = await db.sql`
-    select b.status, b.halt_reason, s.klass, s.status as step_status,
-           (select count(*)::int from executions e where e.step_id = s.id) as attempts
-    from branches b join steps s on s.branch_id = b.id
+    select b.status, b.halt_reason, s.id, s.klass, s.status as step_status
+    from branches b join step_view s on s.branch_id = b.id
     where b.run_id = ${second!.id} and s.klass in ('GateA', 'GateB') order by s.klass`;
-  assert.deepEqual(branches.map((b) => [b.klass, b.status, b.halt_reason, b.step_status, b.attempts]), [
+  const attempts = (stepId: string) => attemptsInRun.filter((a) => a.step_id === stepId).length;
+  assert.deepEqual(branches.map((b) => [b.klass, b.status, b.halt_reason, b.step_status, attempts(b.id)]), [
     ['GateA', 'completed', null, 'completed', 1],
     ['GateB', 'halted', 'job_retries_exhausted', 'failed', 0],
   ]);
@@ -256,9 +258,8 @@ test('retrying one halted branch runs only that branch; the other stays halted u
   await page.waitForURL(/notice=retried/);
   await page.waitForSelector('#pipeline-head [data-status="completed"]', { timeout: 20_000 });
   assert.deepEqual(await twoGates.result({ timeoutMs: 1000 }), { gates: ['a', 'b'], total: 4 });
-  const [{ gateA }] = await db.sql`
-    select count(*)::int as "gateA" from executions e join steps s on s.id = e.step_id join runs r on r.id = s.run_id
-    where r.pipeline_id = ${twoGates.id} and s.klass = 'GateA'`;
+  const runIds = (await db.sql`select id from runs where pipeline_id = ${twoGates.id}`).map((r) => r.id as string);
+  const gateA = (await attemptsOf(db, runIds, 'GateA')).length;
   assert.equal(gateA, 2, 'GateA ran once in the first run and once when retried, not again for GateB');
   await shot('completed-after-retries');
 });

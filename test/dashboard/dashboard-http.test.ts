@@ -172,7 +172,7 @@ describe('large payloads', () => {
   });
 
   test('a whole step id in the search goes to its pipeline', async () => {
-    const [step] = await db.sql`select s.id from steps s join runs r on r.id = s.run_id where r.pipeline_id = ${running.id}`;
+    const [step] = await db.sql`select s.id from step_view s join runs r on r.id = s.run_id where r.pipeline_id = ${running.id}`;
     const response = await get(`/pipelines?q=${step!.id}`);
     assert.equal(response.status, 303);
     assert.equal(response.headers.get('location'), `/pipelines/${running.id}`);

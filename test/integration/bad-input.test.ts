@@ -102,8 +102,9 @@ describe('stored runs the code no longer matches', () => {
   test('an unknown step name and an unreadable input fail with typed errors and keep what was committed', async () => {
     const renamed = await client.trigger(ChainPipeline, 1);
     const garbled = await client.trigger(ChainPipeline, 2);
-    await db.sql`update steps set klass = 'RenamedAway' where run_id = ${(await renamed.status()).runId}`;
-    await db.sql`update steps set input = '{not json' where run_id = ${(await garbled.status()).runId}`;
+    // The first steps are queued (no engine runs yet): their jobs hold what they will run.
+    await db.sql`update jobs set klass = 'RenamedAway' where run_id = ${(await renamed.status()).runId}`;
+    await db.sql`update jobs set input = '{not json' where run_id = ${(await garbled.status()).runId}`;
     const engine = await startTestEngine(db, { pipelines: ['ChainPipeline'], job_worker: { max_retry: 1 } });
     try {
       for (const [handle, code, message] of [
@@ -113,8 +114,7 @@ describe('stored runs the code no longer matches', () => {
         const report = await handle.wait({ timeoutMs: 15_000 });
         assert.equal(report.status, 'halted');
         assert.deepEqual(report.halts.map((h) => h.reason), ['job_retries_exhausted']);
-        const executions = await db.sql`
-          select e.error_code, e.error_message from executions e join steps s on s.id = e.step_id where s.run_id = ${report.runId}`;
+        const executions = await db.sql`select error_code, error_message from attempts where run_id = ${report.runId}`;
         assert.equal(executions.length, 2);
         for (const e of executions) {
           assert.equal(e.error_code, code);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { uuidv7 } from '../../src/db/ids.js';
-import { claimExecutions, commitFailure, commitSuccesses } from '../../src/db/queries/executions.js';
+import { claimJobs, commitFailure, commitSuccesses } from '../../src/db/queries/jobs.js';
+import { attemptsOf } from '../helpers/attempts.js';
 import { fakeProcess, testDatabase } from '../helpers/db.js';
 import { spawnEngine } from '../helpers/spawn-engine.js';
 import { ChainPipeline, DividePipeline, OrderedExpandPipeline } from '../fixtures/pipelines.js';
@@ -14,9 +15,9 @@ const { db, client } = await testDatabase(import.meta.url);
 const owner = await fakeProcess(db);
 
 async function claimChainSteps(count: number) {
-  await db.sql`delete from executions where claimed_at is null`;
+  await db.sql`delete from jobs where claimed_at is null`;
   for (let i = 0; i < count; i++) await client.trigger(ChainPipeline, i);
-  const claims = await claimExecutions(db.sql, 'ChainPipeline', count, owner);
+  const claims = await claimJobs(db.sql, [{ pipeline: 'ChainPipeline', limit: count }], owner);
   assert.equal(claims.length, count);
   return claims;
 }
@@ -26,56 +27,57 @@ const next = () => ({ id: uuidv7(), node: 'AddOne.1', klass: 'AddOne', via: 'cha
 describe('a batched commit', () => {
   test('fences every claim on its own: lost claims write nothing and get no successor', async () => {
     const [held, reaped, stale] = await claimChainSteps(3);
-    // What a reaper does to a claim of a presumed-dead owner: end it as crashed, enqueue a re-run.
+    // What a reaper does to a claim of a presumed-dead owner: end it as crashed, queue a re-run.
     assert.equal(await commitFailure(db.sql, {
-      id: reaped!.id, token: reaped!.claim_token, outcome: 'crashed', errorClass: 'ProcessCrash', errorCode: null,
-      errorMessage: 'reaped', errorStack: null, again: true, delayMs: 0,
-    }), true);
+      job: reaped!, outcome: 'crashed', errorClass: 'ProcessCrash', errorCode: null, errorMessage: 'reaped', errorStack: null, again: true, delayMs: 0,
+    }, owner), true);
     const successors = [next(), next(), next()];
     const recorded = await commitSuccesses(db.sql, [
-      { id: held!.id, token: held!.claim_token, output: '100', next: successors[0] },
-      { id: reaped!.id, token: reaped!.claim_token, output: '200', next: successors[1] },
-      { id: stale!.id, token: uuidv7(), output: '300', next: successors[2] },
+      { job: held!, output: '100', next: successors[0] },
+      { job: reaped!, output: '200', next: successors[1] },
+      { job: { ...stale!, claim_token: uuidv7() }, output: '300', next: successors[2] },
     ], owner);
 
     assert.deepEqual([...recorded.committed], [held!.id]);
-    assert.deepEqual([...recorded.continued.keys()], [successors[0]!.id]);
-    const steps = await db.sql`select id, status, output from steps where id in ${db.sql([held!.step_id, reaped!.step_id, stale!.step_id])}`;
+    assert.deepEqual([...recorded.continued.keys()], [held!.id], 'only the held claim continued its branch');
+    const steps = await db.sql`select id, status, output from step_view where id in ${db.sql([held!.step_id, reaped!.step_id, stale!.step_id])}`;
     const byId = new Map(steps.map((s) => [s.id, s]));
     assert.deepEqual({ ...byId.get(held!.step_id) }, { id: held!.step_id, status: 'completed', output: '100' });
     assert.deepEqual({ ...byId.get(reaped!.step_id) }, { id: reaped!.step_id, status: 'in_progress', output: null });
     assert.deepEqual({ ...byId.get(stale!.step_id) }, { id: stale!.step_id, status: 'in_progress', output: null });
-    const created = await db.sql`select id, input, status, branch_id from steps where id in ${db.sql(successors.map((s) => s.id))}`;
+    const created = await db.sql`select id, input, status, branch_id from step_view where id in ${db.sql(successors.map((s) => s.id))}`;
     assert.equal(created.length, 1, 'only the held claim continued its branch');
     assert.deepEqual([created[0]!.id, created[0]!.input, created[0]!.status], [successors[0]!.id, '100', 'in_progress']);
-    const [claim] = await db.sql`select id::text, claim_token, process_id, claimed_at is not null as claimed from executions where step_id = ${successors[0]!.id}`;
-    assert.deepEqual({ ...claim }, { id: recorded.continued.get(successors[0]!.id)!.id, claim_token: recorded.continued.get(successors[0]!.id)!.claim_token, process_id: owner, claimed: true });
+    const [claim] = await db.sql`select id::text, claim_token, process_id, claimed_at is not null as claimed from jobs where step_id = ${successors[0]!.id}`;
+    assert.deepEqual({ ...claim }, { id: held!.id, claim_token: recorded.continued.get(held!.id), process_id: owner, claimed: true });
   });
 
   test('leaves the step to the advancer when the committing process has no process row', async () => {
     const ghost = await fakeProcess(db, 2);
-    await db.sql`delete from executions where claimed_at is null`;
+    await db.sql`delete from jobs where claimed_at is null`;
     await client.trigger(ChainPipeline, 7);
-    const [claim] = await claimExecutions(db.sql, 'ChainPipeline', 1, ghost);
+    const [claim] = await claimJobs(db.sql, [{ pipeline: 'ChainPipeline', limit: 1 }], ghost);
     assert.ok(claim);
     await db.sql`delete from processes where id = ${ghost}`; // reaped while the step ran
     const successor = next();
-    const recorded = await commitSuccesses(db.sql, [{ id: claim.id, token: claim.claim_token, output: '14', next: successor }], ghost);
+    const recorded = await commitSuccesses(db.sql, [{ job: claim, output: '14', next: successor }], ghost);
     assert.deepEqual([...recorded.committed], [claim.id], 'the result itself is recorded');
     assert.equal(recorded.continued.size, 0, 'but no claim is created for an owner no reaper can see');
-    const [step] = await db.sql`select status, output from steps where id = ${claim.step_id}`;
+    const [step] = await db.sql`select status, output from step_view where id = ${claim.step_id}`;
     assert.deepEqual({ ...step }, { status: 'advancing', output: '14' });
-    const [{ n }] = await db.sql`select count(*)::int as n from steps where id = ${successor.id}`;
+    const [{ n }] = await db.sql`select count(*)::int as n from step_view where id = ${successor.id}`;
     assert.equal(n, 0);
   });
 });
 
 /** Every step of these runs succeeded exactly once, ran at most twice, and every fan-in fired once. */
 async function assertEachStepOnce(runIds: string[]) {
-  const steps = await db.sql`
-    select s.id, s.klass, s.to_transition, count(e.id)::int as runs, count(*) filter (where e.outcome = 'success')::int as successes
-    from steps s join executions e on e.step_id = s.id where s.run_id in ${db.sql(runIds)} group by s.id, s.klass, s.to_transition`;
+  const attempts = await attemptsOf(db, runIds);
+  const steps = await db.sql`select id, klass, to_transition from step_view where run_id in ${db.sql(runIds)}`;
   for (const step of steps) {
+    const mine = attempts.filter((a) => a.step_id === step.id);
+    step.runs = mine.length;
+    step.successes = mine.filter((a) => a.outcome === 'success').length;
     assert.equal(step.successes, 1, `${step.klass} ${step.id} succeeded exactly once`);
     assert.ok(step.runs <= 2, `${step.klass} ran ${step.runs} times`);
   }
@@ -97,7 +99,7 @@ describe('killed in the middle of a batch, an engine loses nothing', () => {
       const doomed = await spawnEngine(db, options, { DUCTWORK_FAULT: `${point}:kill@3` });
       assert.equal((await doomed.exited).signal, 'SIGKILL');
 
-      const lostWithIt = await db.sql`select count(*)::int as n from executions where process_id = ${doomed.processId} and completed_at is null`;
+      const lostWithIt = await db.sql`select count(*)::int as n from jobs where process_id = ${doomed.processId} and claimed_at is not null`;
       const survivor = await spawnEngine(db, options);
       try {
         for (const [i, h] of chains.entries()) assert.equal(await h.result({ timeoutMs: 30_000 }), (i * 2 + 1) * 2);
@@ -130,8 +132,7 @@ test('fan-ins fire exactly once when their arrivals are split across small concu
       await assertEachStepOnce(await Promise.all([...expands, ...divides].map(async (h) => (await h.status()).runId)));
     }
     const [{ owners }] = await db.sql`
-      select count(distinct a.process_id)::int as owners from executions a join steps s on s.id = a.step_id
-      where s.klass = 'AddOne' and a.process_id in ${db.sql([one.processId, two.processId])}`;
+      select count(distinct process_id)::int as owners from steps where klass = 'AddOne' and process_id in ${db.sql([one.processId, two.processId])}`;
     assert.equal(owners, 2, 'both engines ran fan-out members, so their advancers raced on the same fan-ins');
   } finally {
     await Promise.all([one.stop(), two.stop()]);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { attemptsOf } from '../helpers/attempts.js';
 import { testEngine } from '../helpers/engine.js';
 import { ContextPipeline, FlakyPipeline } from '../fixtures/pipelines.js';
 
@@ -24,8 +25,7 @@ test('this.idempotencyKey is the step id and stays the same across retries', asy
 
   const flaky = await client.trigger(FlakyPipeline, { succeedOnAttempt: 2 });
   await flaky.result({ timeoutMs: 15_000 });
-  const executions = await db.sql`
-    select e.id from executions e join steps s on s.id = e.step_id
-    where s.run_id = ${(await flaky.status()).runId} and s.klass = 'Flaky'`;
-  assert.equal(executions.length, 2, 'two executions of one step share one step row, hence one idempotency key');
+  const executions = await attemptsOf(db, (await flaky.status()).runId, 'Flaky');
+  assert.equal(executions.length, 2, 'two executions of one step share one step, hence one idempotency key');
+  assert.equal(new Set(executions.map((e) => e.step_id)).size, 1);
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { testEngine } from '../helpers/engine.js';
+import { attemptsOf } from '../helpers/attempts.js';
 import { waitFor } from '../helpers/wait.js';
 import { FlakyPipeline, NonJsonPipeline, ThreadKillerPipeline } from '../fixtures/pipelines.js';
 
@@ -23,12 +24,7 @@ after(() => {
   rmSync(haltDir, { recursive: true, force: true });
 });
 
-async function executionsOf(runId: string, klass: string) {
-  return db.sql`
-    select e.retry_count, e.crash_count, e.outcome, e.error_class, e.error_code, e.error_message, e.run_at, e.completed_at
-    from executions e join steps s on s.id = e.step_id
-    where s.run_id = ${runId} and s.klass = ${klass} order by e.id`;
-}
+const executionsOf = (runId: string, klass: string) => attemptsOf(db, runId, klass);
 
 test('a step that throws is retried with exponential backoff and can then succeed', async () => {
   const handle = await client.trigger(FlakyPipeline, { succeedOnAttempt: 3 });
@@ -39,10 +35,10 @@ test('a step that throws is retried with exponential backoff and can then succee
     [1, 0, 'failure'],
     [2, 0, 'success'],
   ]);
-  assert.match(executions[0]!.error_message, /flaky failure on attempt 1/);
+  assert.match(executions[0]!.error_message!, /flaky failure on attempt 1/);
   // Eligible-at of each retry is stamped by the database: 0.15 s, then 0.3 s after the failure.
-  const gap1 = executions[1]!.run_at.getTime() - executions[0]!.completed_at.getTime();
-  const gap2 = executions[2]!.run_at.getTime() - executions[1]!.completed_at.getTime();
+  const gap1 = executions[0]!.retry_at!.getTime() - executions[0]!.finished_at.getTime();
+  const gap2 = executions[1]!.retry_at!.getTime() - executions[1]!.finished_at.getTime();
   assert.ok(gap1 >= 140 && gap1 < 1000, `first backoff ${gap1} ms`);
   assert.ok(gap2 >= 290 && gap2 < 1500, `second backoff ${gap2} ms`);
 });
@@ -55,9 +51,9 @@ test('retries exhausted halt the branch, the run resolves halted, and on_halt ru
   const executions = await executionsOf(report.runId, 'Flaky');
   assert.equal(executions.length, 3); // the first run and max_retry = 2 retries
   assert.ok(executions.every((e) => e.outcome === 'failure'));
-  const [step] = await db.sql`select status from steps where run_id = ${report.runId} and klass = 'Flaky'`;
+  const [step] = await db.sql`select status from step_view where run_id = ${report.runId} and klass = 'Flaky'`;
   assert.equal(step!.status, 'failed');
-  const [{ done }] = await db.sql`select count(*)::int as done from steps where run_id = ${report.runId} and klass = 'Done'`;
+  const [{ done }] = await db.sql`select count(*)::int as done from step_view where run_id = ${report.runId} and klass = 'Done'`;
   assert.equal(done, 0);
 
   const mine = () => readFileSync(haltFile, 'utf8').trim().split('\n').filter((line) => line.includes(handle.id));
@@ -72,12 +68,10 @@ test('retries exhausted halt the branch, the run resolves halted, and on_halt ru
   assert.deepEqual(halt, { pipelineId: handle.id, runId: report.runId, pipeline: 'FlakyPipeline', reasons: ['job_retries_exhausted'] });
   // The handler is a durable job: it completes exactly once (wait for its commit, then check nothing else runs it).
   await waitFor('the on_halt step to complete', async () => {
-    const [row] = await db.sql`select status from steps where run_id = ${report.runId} and to_transition = 'on_halt'`;
+    const [row] = await db.sql`select status from step_view where run_id = ${report.runId} and to_transition = 'on_halt'`;
     return row?.status === 'completed';
   });
-  const [{ handlers }] = await db.sql`
-    select count(*)::int as handlers from executions e join steps s on s.id = e.step_id
-    where s.run_id = ${report.runId} and s.to_transition = 'on_halt'`;
+  const handlers = (await attemptsOf(db, report.runId, 'RecordHalt')).length;
   assert.equal(handlers, 1);
   assert.equal(mine().length, 1);
 });
@@ -113,6 +107,6 @@ test('a step returning something that is not JSON fails with a typed error namin
   for (const e of executions) {
     assert.equal(e.error_code, 'step_output_not_json');
     assert.equal(e.error_class, 'StepError');
-    assert.match(e.error_message, /Step ReturnsNonJson returned a value that is not JSON at \$\.n: a bigint/);
+    assert.match(e.error_message!, /Step ReturnsNonJson returned a value that is not JSON at \$\.n: a bigint/);
   }
 });

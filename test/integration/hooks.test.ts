@@ -27,13 +27,13 @@ test('the six lifecycle hooks run in order, from the app module and the embeddin
     delete process.env.DUCTWORK_TEST_HOOK_FILE;
   }
   assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n'), [
-    'worker_start ductwork.job_worker.ChainPipeline',
-    'advancer_start ductwork.pipeline_advancer.ChainPipeline.0',
-    'advancer_start ductwork.pipeline_advancer.ChainPipeline.1',
+    'worker_start ductwork.job_worker',
+    'advancer_start ductwork.pipeline_advancer.0',
+    'advancer_start ductwork.pipeline_advancer.1',
     'supervisor_start ductwork.supervisor',
-    'worker_stop ductwork.job_worker.ChainPipeline',
-    'advancer_stop ductwork.pipeline_advancer.ChainPipeline.0',
-    'advancer_stop ductwork.pipeline_advancer.ChainPipeline.1',
+    'worker_stop ductwork.job_worker',
+    'advancer_stop ductwork.pipeline_advancer.0',
+    'advancer_stop ductwork.pipeline_advancer.1',
     'supervisor_stop ductwork.supervisor',
   ]);
   assert.deepEqual(embedded, [`start supervisor ${engine.processId}`, 'stop']);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { Ductwork } from '../../src/runtime/engine.js';
+import { attemptsOf } from '../helpers/attempts.js';
 import { testDatabase } from '../helpers/db.js';
 import { FIXTURE_APP } from '../helpers/engine.js';
 import { spawnEngine } from '../helpers/spawn-engine.js';
@@ -12,8 +13,7 @@ const { db, client } = await testDatabase(import.meta.url);
 
 async function claimedBy(processId: string, runIds: string[]) {
   const [row] = await db.sql`
-    select count(*)::int as n from executions e join steps s on s.id = e.step_id
-    where e.process_id = ${processId} and s.run_id in ${db.sql(runIds)} and e.completed_at is null`;
+    select count(*)::int as n from jobs where process_id = ${processId} and run_id in ${db.sql(runIds)} and claimed_at is not null and kind = 'run'`;
   return row!.n as number;
 }
 
@@ -34,13 +34,11 @@ test('after kill -9 of an engine with steps in flight, a surviving engine at def
     process.stdout.write(`# recovery after kill -9: all 10 steps re-claimed in ${recoveryMs} ms\n`);
     assert.ok(recoveryMs < 15_000, `re-claimed in ${recoveryMs} ms`);
     await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
-    const crashed = await db.sql`
-      select e.error_class, e.error_message, e.retry_count from executions e join steps s on s.id = e.step_id
-      where s.run_id in ${db.sql(runIds)} and e.outcome = 'crashed'`;
+    const crashed = (await attemptsOf(db, runIds)).filter((e) => e.outcome === 'crashed');
     assert.equal(crashed.length, 10);
     for (const c of crashed) {
       assert.equal(c.error_class, 'ProcessCrash');
-      assert.match(c.error_message, /liveness lock free/);
+      assert.match(c.error_message!, /liveness lock free/);
       assert.equal(c.retry_count, 0);
     }
     const [gone] = await db.sql`select count(*)::int as n from processes where id = ${victim.processId}`;
@@ -65,8 +63,8 @@ test('a reaped zombie that comes back and commits changes nothing', async () => 
   try {
     assert.deepEqual(await handle.result({ timeoutMs: 30_000 }), { done: { ms: 1200 } });
     const snapshot = async () => ({
-      steps: [...(await db.sql`select id, status, output, completed_at from steps where run_id = ${runId} order by id`)],
-      executions: [...(await db.sql`select e.id, e.outcome, e.error_class, e.completed_at from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} order by e.id`)],
+      steps: [...(await db.sql`select id, status, output, finished_at from step_view where run_id = ${runId} order by id`)],
+      executions: [...(await attemptsOf(db, runId))],
     });
     const before = await snapshot();
     assert.deepEqual(before.executions.map((e) => [e.outcome, e.error_class]).slice(0, 2), [['crashed', 'ProcessCrash'], ['success', null]]);
@@ -95,10 +93,8 @@ test('role split: an advancer process and two worker processes; a killed worker\
     await workers[0]!.exited;
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 40_000 })));
     assert.equal(results.length, 12);
-    const [crashed] = await db.sql`
-      select count(*)::int as n from executions e join steps s on s.id = e.step_id
-      where s.run_id in ${db.sql(runIds)} and e.outcome = 'crashed' and e.process_id = ${workers[0]!.processId}`;
-    assert.ok(crashed!.n > 0, 'the killed worker held steps that were recovered');
+    const crashed = (await attemptsOf(db, runIds)).filter((e) => e.outcome === 'crashed' && e.process_id === workers[0]!.processId);
+    assert.ok(crashed.length > 0, 'the killed worker held steps that were recovered');
     const [roles] = await db.sql`select count(*)::int as n from processes where role in ('advancer', 'worker')`;
     assert.equal(roles!.n, 2, 'the advancer and the surviving worker are registered; the dead worker was reaped');
   } finally {

@@ -13,7 +13,7 @@ test("the overview seed's pipeline runs end to end with the inputs the semantics
 
   const report = await handle.status();
   assert.equal(report.status, 'completed');
-  const steps = await db.sql`select klass, input, output, to_transition, status from steps where run_id = ${report.runId} order by started_at, id`;
+  const steps = await db.sql`select klass, input, output, to_transition, status from step_view where run_id = ${report.runId} order by started_at, id`;
   const byClass = (k: string) => steps.filter((s) => s.klass === k);
   assert.deepEqual(JSON.parse(byClass('QueryUsers')[0]!.input), { count: 7 });
   assert.deepEqual(byClass('LoadUserData').map((s) => JSON.parse(s.input)).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7]);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { attemptsOf } from '../helpers/attempts.js';
 import { testDatabase } from '../helpers/db.js';
 import { startTestEngine } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
@@ -9,7 +10,7 @@ const { db, client } = await testDatabase(import.meta.url);
 
 async function waitUntilRunning(runId: string) {
   await waitFor('the step to be claimed', async () => {
-    const [row] = await db.sql`select 1 from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and e.claimed_at is not null`;
+    const [row] = await db.sql`select 1 from jobs where run_id = ${runId} and claimed_at is not null`;
     return row;
   });
 }
@@ -22,8 +23,7 @@ test('stop() lets a running step finish within job_worker.shutdown_timeout, and 
   const stopping = [engine.stop(), engine.stop()];
   assert.equal(stopping[0], stopping[1], 'a second stop() returns the same promise');
   await Promise.all(stopping);
-  const [execution] = await db.sql`
-    select e.outcome from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and s.klass = 'Sleepy'`;
+  const [execution] = await attemptsOf(db, runId, 'Sleepy');
   assert.equal(execution!.outcome, 'success');
   const [{ processes }] = await db.sql`select count(*)::int as processes from processes where id = ${engine.processId}`;
   assert.equal(processes, 0, 'the process row is removed on a clean stop');
@@ -37,16 +37,16 @@ test('steps still running at the shutdown timeout are abandoned and re-enqueued 
   const started = Date.now();
   await engine.stop();
   assert.ok(Date.now() - started < 10_000, 'stop did not wait for the step');
-  const executions = await db.sql`
-    select e.outcome, e.error_class, e.retry_count, e.crash_count, e.claimed_at, e.run_at <= clock_timestamp() as due
-    from executions e join steps s on s.id = e.step_id where s.run_id = ${runId} and s.klass = 'Sleepy' order by e.id`;
-  assert.equal(executions.length, 2);
+  const executions = await attemptsOf(db, runId, 'Sleepy');
+  assert.equal(executions.length, 1);
   assert.equal(executions[0]!.outcome, 'crashed');
   assert.equal(executions[0]!.error_class, 'AbandonedClaim');
-  assert.deepEqual([executions[1]!.retry_count, executions[1]!.crash_count, executions[1]!.claimed_at, executions[1]!.due], [0, 1, null, true]);
+  const [queued] = await db.sql`
+    select retry_count, crash_count, claimed_at, run_at <= clock_timestamp() as due from jobs where run_id = ${runId} and klass = 'Sleepy'`;
+  assert.deepEqual([queued!.retry_count, queued!.crash_count, queued!.claimed_at, queued!.due], [0, 1, null, true]);
 
   // The next engine picks the step up and the pipeline completes.
-  await db.sql`update steps set input = ${JSON.stringify({ ms: 10 })} where run_id = ${runId} and klass = 'Sleepy'`;
+  await db.sql`update jobs set input = ${JSON.stringify({ ms: 10 })} where run_id = ${runId} and klass = 'Sleepy'`;
   const next = await startTestEngine(db, { pipelines: ['SleepyPipeline'] });
   try {
     assert.deepEqual(await handle.result({ timeoutMs: 15_000 }), { done: { ms: 10 } });

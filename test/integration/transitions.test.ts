@@ -27,7 +27,7 @@ after(() => {
 
 async function stepsOf(runId: string) {
   return db.sql`select s.klass, s.input, s.output, s.to_transition, s.status, s.branch_id
-                from steps s where s.run_id = ${runId} order by s.started_at, s.id`;
+                from step_view s where s.run_id = ${runId} order by s.started_at, s.id`;
 }
 async function branchesOf(runId: string) {
   return db.sql`select id, parent_branch_id, status, frames from branches where run_id = ${runId} order by started_at, id`;

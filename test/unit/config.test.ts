@@ -30,7 +30,7 @@ describe('every configuration key', () => {
       assert.ok(spec.doc.length > 10, 'documented');
       const expectedDefault = spec.kind === 'pipelines' ? '*' : spec.default;
       assert.deepEqual(read(defaults, path), expectedDefault, 'default');
-      const good = spec.kind === 'enum' ? spec.values.at(-1) : spec.kind === 'string' ? 'some-value' : spec.kind === 'pipelines' ? ['A', 'B'] : spec.min + 1;
+      const good = spec.kind === 'enum' ? spec.values.at(-1) : spec.kind === 'string' ? 'some-value' : spec.kind === 'pipelines' ? ['A', 'B'] : spec.kind === 'duration' ? 90 : spec.min + 1;
       assert.deepEqual(read(resolveConfig(nested(path, good)), path), good, 'accepts a valid value');
       const bad = spec.kind === 'string' ? 42 : 'not-valid-here';
       assert.throws(

@@ -149,7 +149,7 @@ function stepsList(ctx: RequestContext, steps: StepViewRow[], executions: Execut
           <dt>Idempotency key</dt><dd class="mono">${s.idempotency_key}</dd>
           <dt>Branch</dt><dd class="mono">${s.branch_id ?? 'none (on-halt handler)'}</dd>
           ${s.source_step_id ? html`<dt>Copied from</dt><dd class="mono">${s.source_step_id} <span class="muted">(the step of the earlier run this one continues)</span></dd>` : ''}
-          <dt>Started / finished / routed</dt><dd>${timeCell(s.started_at)} / ${timeCell(s.finished_at)} / ${timeCell(s.completed_at)}</dd>
+          <dt>Started / finished</dt><dd>${timeCell(s.started_at)} / ${timeCell(s.finished_at)}</dd>
         </dl>
         <div class="grid2">
           <div><h3>Input</h3>${jsonBlock(s.input, ctx.link(`/raw/steps/${s.id}/input`))}</div>

@@ -14,7 +14,7 @@ export async function pipelineCounts(sql: Queryable): Promise<Record<PipelineSta
   return counts;
 }
 
-/** Executions finished in one minute: successes and failures (errors and crashes). */
+/** Attempts finished in one minute: successes and failures (errors and crashes). */
 export interface MinuteBucket {
   /** Start of the minute, epoch milliseconds. */
   minute: number;
@@ -23,8 +23,9 @@ export interface MinuteBucket {
 }
 
 /**
- * Executions finished per minute over the last hour, as 60 buckets ending with the current
- * minute (empty minutes included). Narrowed by executions_completed_brin (003).
+ * Attempts finished per minute over the last hour, as 60 buckets ending with the current minute
+ * (empty minutes included): successes from the steps history (steps_finished_brin), failures from
+ * attempts (attempts_finished).
  */
 export async function throughputLastHour(sql: Queryable): Promise<MinuteBucket[]> {
   const rows = await sql`
@@ -34,20 +35,21 @@ export async function throughputLastHour(sql: Queryable): Promise<MinuteBucket[]
            count(e.outcome) filter (where e.outcome <> 'success')::int as failed
     from generate_series((select t from window_start), (select t from window_start) + interval '59 minutes', interval '1 minute') as m(t)
     left join (
-      select date_trunc('minute', completed_at) as t, outcome from executions
-      where completed_at >= (select t from window_start)
+      select date_trunc('minute', finished_at) as t, 'success' as outcome from steps
+      where finished_at >= (select t from window_start) and status = 'completed'
+      union all
+      select date_trunc('minute', finished_at), outcome from attempts where finished_at >= (select t from window_start)
     ) e on e.t = m.t
     group by m.t order by m.t`;
   return rows.map((r) => ({ minute: r.minute as number, succeeded: r.succeeded as number, failed: r.failed as number }));
 }
 
-/** Failures in the last hour (executions_failures, 003) and steps now waiting for a retry (executions_ready). */
+/** Failures in the last hour (attempts_finished) and steps now waiting for a retry (jobs_due). */
 export async function failingCounts(sql: Queryable): Promise<{ failedLastHour: number; awaitingRetry: number }> {
   const [row] = await sql`
-    select (select count(*) from executions
-            where outcome in ('failure', 'crashed') and completed_at >= clock_timestamp() - interval '1 hour')::int as failed,
-           (select count(*) from executions
-            where claimed_at is null and (retry_count > 0 or crash_count > 0))::int as retrying`;
+    select (select count(*) from attempts where finished_at >= clock_timestamp() - interval '1 hour')::int as failed,
+           (select count(*) from jobs
+            where kind = 'run' and claimed_at is null and (retry_count > 0 or crash_count > 0))::int as retrying`;
   return { failedLastHour: row!.failed as number, awaitingRetry: row!.retrying as number };
 }
 
@@ -67,15 +69,15 @@ export interface ErrorGroupRow {
 
 /**
  * Failures within the window grouped by pipeline, step and message (cut to 300 characters), most
- * recent group first. executions_failures (003) bounds the scan to the window's failures.
+ * recent group first. attempts_finished bounds the scan to the window's failures.
  */
 export function errorGroups(sql: Queryable, filter: { sinceSeconds: number; klass?: string | undefined }, limit: number) {
   return sql<ErrorGroupRow[]>`
-    select e.pipeline_klass, s.klass as step_klass, s.node, e.outcome, coalesce(e.error_class, '') as error_class,
+    select e.pipeline_klass, e.klass as step_klass, e.node, e.outcome, coalesce(e.error_class, '') as error_class,
            left(coalesce(e.error_message, ''), 300) as message, count(*)::int as count,
-           min(e.completed_at) as first_at, max(e.completed_at) as last_at, max(e.id)::text as latest_execution_id
-    from executions e join steps s on s.id = e.step_id
-    where e.outcome in ('failure', 'crashed') and e.completed_at >= clock_timestamp() - make_interval(secs => ${filter.sinceSeconds})
+           min(e.finished_at) as first_at, max(e.finished_at) as last_at, max(e.id)::text as latest_execution_id
+    from attempts e
+    where e.finished_at >= clock_timestamp() - make_interval(secs => ${filter.sinceSeconds})
       ${filter.klass === undefined ? sql`` : sql`and e.pipeline_klass = ${filter.klass}`}
     group by 1, 2, 3, 4, 5, 6
     order by last_at desc
@@ -100,7 +102,7 @@ export interface FailureRow {
   run_id: string;
 }
 
-/** Single failures, newest first: a page of them, or the given executions (executions_failures, 003). */
+/** Single failures, newest first: a page of them, or the given attempts (attempts_finished). */
 export function failures(
   sql: Queryable,
   filter: { sinceSeconds: number; klass?: string | undefined } | { ids: readonly string[] },
@@ -108,16 +110,16 @@ export function failures(
 ) {
   if ('ids' in filter && filter.ids.length === 0) return Promise.resolve([] as FailureRow[]);
   return sql<FailureRow[]>`
-    select e.id::text as id, e.completed_at, e.outcome, e.retry_count, e.crash_count, e.error_class, e.error_code,
+    select e.id::text as id, e.finished_at as completed_at, e.outcome, e.retry_count, e.crash_count, e.error_class, e.error_code,
            left(e.error_message, 2000) as error_message, left(e.error_stack, 8000) as error_stack,
-           s.id as step_id, s.klass as step_klass, s.node, e.pipeline_klass, r.pipeline_id, r.id as run_id
-    from executions e join steps s on s.id = e.step_id join runs r on r.id = s.run_id
-    where e.outcome in ('failure', 'crashed')
+           e.step_id, e.klass as step_klass, e.node, e.pipeline_klass, r.pipeline_id, r.id as run_id
+    from attempts e join runs r on r.id = e.run_id
+    where true
       ${'ids' in filter
         ? sql`and e.id in ${sql(filter.ids as string[])}`
-        : sql`and e.completed_at >= clock_timestamp() - make_interval(secs => ${filter.sinceSeconds})
+        : sql`and e.finished_at >= clock_timestamp() - make_interval(secs => ${filter.sinceSeconds})
               ${filter.klass === undefined ? sql`` : sql`and e.pipeline_klass = ${filter.klass}`}`}
-    order by e.completed_at desc, e.id desc
+    order by e.finished_at desc, e.id desc
     limit ${page.limit} offset ${page.offset}`;
 }
 
@@ -132,7 +134,7 @@ export interface ProcessViewRow {
   last_heartbeat_at: Date;
   /** Seconds since the last heartbeat, by the database clock. */
   heartbeat_age: number;
-  /** Steps this process has claimed and not finished (executions_in_flight). */
+  /** Steps this process has claimed and not finished (jobs_claimed). */
   in_flight: number;
 }
 
@@ -141,6 +143,6 @@ export function processList(sql: Queryable) {
   return sql<ProcessViewRow[]>`
     select p.id, p.pid, p.host, p.role, p.threads, p.started_at, p.last_heartbeat_at,
            extract(epoch from clock_timestamp() - p.last_heartbeat_at)::float8 as heartbeat_age,
-           (select count(*) from executions e where e.process_id = p.id and e.claimed_at is not null and e.completed_at is null)::int as in_flight
+           (select count(*) from jobs j where j.process_id = p.id and j.claimed_at is not null and j.kind = 'run')::int as in_flight
     from processes p order by p.last_heartbeat_at desc limit 500`;
 }

@@ -24,67 +24,31 @@ export interface NewBranch {
   frames: FanFrame[];
 }
 
-/** Inserts many branches in one statement (an expand may create thousands). */
+/** Inserts many branches in one statement; a member of a fan-out records its fan-out and index. */
 export function insertBranches(sql: Queryable, branches: NewBranch[]) {
   return sql`
-    insert into branches (id, run_id, pipeline_klass, parent_branch_id, frames, status, started_at, last_advanced_at)
-    select id, run_id, pipeline_klass, parent_branch_id, frames, 'in_progress', clock_timestamp(), clock_timestamp()
+    insert into branches (id, run_id, pipeline_klass, parent_branch_id, frames, fanout_id, fanout_idx, status, started_at, last_advanced_at)
+    select id, run_id, pipeline_klass, parent_branch_id, frames, (frames -> -1 ->> 'f')::uuid, (frames -> -1 ->> 'i')::int,
+           'in_progress', clock_timestamp(), clock_timestamp()
     from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({ id: b.id, run_id: b.runId, pipeline_klass: b.pipelineKlass, parent_branch_id: b.parentBranchId, frames: b.frames })))})
       as t(id uuid, run_id uuid, pipeline_klass text, parent_branch_id uuid, frames jsonb)`;
 }
 
-/** A branch locked for advancement together with the finished step it will be moved off. */
-export interface AdvanceableBranch {
-  branch_id: string;
-  run_id: string;
-  pipeline_id: string;
-  frames: FanFrame[];
-  advance_errors: number;
-  step_id: string;
-  node: string;
-  klass: string;
-  step_status: 'advancing' | 'failed';
-  output: string | null;
-  idempotency_key: string;
-  /** Fingerprint of the run's frozen definition (definitions are cached by it). */
-  definition_sha1: string;
-  /** For a failed step: how its last execution ended (a crash or an error). */
-  last_outcome: 'failure' | 'crashed' | null;
-}
-
 /**
- * Locks up to `limit` in-progress branches of `pipeline` whose current step finished (its job
- * succeeded or failed for good). The row locks are the claim: they last for the advancing
- * transaction, so a dead advancer releases them by dying. The step row is locked too: when
- * another advancer moved the branch and committed after our snapshot, re-checking the locked
- * step row (not the stale snapshot) is what excludes it. Uses `steps_awaiting_advance`.
+ * Ends many branches successfully in one statement: at a terminal node (`terminalStepId`, the run's
+ * output), arriving at a fan-in (`arrivalStepId`, the member's input to it), or neither (it fanned out).
+ * Returns the branches ended here: one already ended is not ended twice, which is what makes an
+ * arrival count once.
  */
-export function lockAdvanceableBranches(sql: Queryable, pipeline: string, limit: number) {
-  return sql<AdvanceableBranch[]>`
-    select b.id as branch_id, b.run_id, r.pipeline_id, b.frames, b.advance_errors,
-           s.id as step_id, s.node, s.klass, s.status as step_status, s.output, s.idempotency_key, r.definition_sha1,
-           case when s.status = 'failed' then (
-             select e.outcome from executions e where e.step_id = s.id and e.outcome is not null order by e.id desc limit 1
-           ) end as last_outcome
-    from steps s
-    join branches b on b.id = s.branch_id
-    join runs r on r.id = b.run_id
-    where s.pipeline_klass = ${pipeline}
-      and s.completed_at is null and s.status in ('advancing', 'failed')
-      and b.status = 'in_progress' and b.advance_after <= clock_timestamp()
-    order by s.finished_at
-    limit ${limit}
-    for update of b, s skip locked`;
-}
-
-/** Ends many branches successfully in one statement; `terminalStepId` is set for those that ended at a terminal node. */
-export function completeBranches(sql: Queryable, branches: { id: string; terminalStepId: string | null }[]) {
-  return sql`
+export async function completeBranches(sql: Queryable, branches: { id: string; terminalStepId: string | null; arrivalStepId: string | null }[]): Promise<Set<string>> {
+  const rows = await sql`
     update branches b set status = 'completed', completed_at = clock_timestamp(), last_advanced_at = clock_timestamp(),
-                          terminal_step_id = t.terminal_step_id, updated_at = clock_timestamp()
-    from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({ id: b.id, terminal_step_id: b.terminalStepId })))})
-      as t(id uuid, terminal_step_id uuid)
-    where b.id = t.id and b.id = any(${idList(branches.map((b) => b.id))}::uuid[]) and b.status = 'in_progress'`;
+                          terminal_step_id = t.terminal_step_id, arrival_step_id = t.arrival_step_id, updated_at = clock_timestamp()
+    from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({ id: b.id, terminal_step_id: b.terminalStepId, arrival_step_id: b.arrivalStepId })))})
+      as t(id uuid, terminal_step_id uuid, arrival_step_id uuid)
+    where b.id = t.id and b.id = any(${idList(branches.map((b) => b.id))}::uuid[]) and b.status = 'in_progress'
+    returning b.id`;
+  return new Set(rows.map((r) => r.id as string));
 }
 
 /** Halts many branches in one statement, each with a reason and a human-readable detail. */
@@ -94,23 +58,6 @@ export function haltBranches(sql: Queryable, branches: { id: string; reason: Hal
                           last_advanced_at = clock_timestamp(), updated_at = clock_timestamp()
     from jsonb_to_recordset(${rowsJson(sql, branches)}) as t(id uuid, reason text, detail text)
     where b.id = t.id and b.id = any(${idList(branches.map((b) => b.id))}::uuid[]) and b.status = 'in_progress'`;
-}
-
-/** After a successful chain-like move: these branches' advancer error budgets start afresh. */
-export function resetAdvanceErrors(sql: Queryable, branchIds: string[]) {
-  return sql`
-    update branches set advance_errors = 0, advance_after = '-infinity', last_advanced_at = clock_timestamp(),
-                        updated_at = clock_timestamp()
-    where id = any(${idList(branchIds)}::uuid[])`;
-}
-
-/** Records a failed advancement and when the branch may be tried again (database clock). */
-export function deferAdvance(sql: Queryable, branchId: string, delayMs: number, detail: string) {
-  return sql`
-    update branches set advance_errors = advance_errors + 1,
-                        advance_after = clock_timestamp() + make_interval(secs => ${delayMs / 1000}),
-                        halt_detail = ${detail}, updated_at = clock_timestamp()
-    where id = ${branchId} and status = 'in_progress'`;
 }
 
 /** Halt reasons of a run's halted branches, oldest first (the on_halt handler's input). */
@@ -126,29 +73,42 @@ export interface BranchRow {
   frames: FanFrame[];
   status: 'in_progress' | 'completed' | 'halted';
   halt_reason: HaltReason | null;
+  halt_detail: string | null;
   terminal_step_id: string | null;
+  arrival_step_id: string | null;
 }
 
 /** Every branch of a run, oldest first. */
 export function branchesOfRun(sql: Queryable, runId: string) {
   return sql<BranchRow[]>`
-    select id, parent_branch_id, frames, status, halt_reason, terminal_step_id
+    select id, parent_branch_id, frames, status, halt_reason, halt_detail, terminal_step_id, arrival_step_id
     from branches where run_id = ${runId} order by started_at, id`;
 }
 
-/** Inserts copies of branches (revive): completed ones stay completed, the rest start in progress. */
-export function copyBranches(
-  sql: Queryable,
-  runId: string,
-  pipelineKlass: string,
-  branches: { id: string; parentBranchId: string | null; frames: FanFrame[]; status: 'in_progress' | 'completed'; terminalStepId: string | null }[],
-) {
+/** A branch copied into a revived run: completed ones stay completed, halted ones resume or stay halted. */
+export interface CopiedBranch {
+  id: string;
+  parentBranchId: string | null;
+  frames: FanFrame[];
+  status: 'in_progress' | 'completed' | 'halted';
+  haltReason: HaltReason | null;
+  haltDetail: string | null;
+  terminalStepId: string | null;
+  arrivalStepId: string | null;
+}
+
+/** Inserts copies of branches (revive). */
+export function copyBranches(sql: Queryable, runId: string, pipelineKlass: string, branches: CopiedBranch[]) {
   if (branches.length === 0) return Promise.resolve([]);
   return sql`
-    insert into branches (id, run_id, pipeline_klass, parent_branch_id, frames, status, terminal_step_id,
-                          started_at, last_advanced_at, completed_at)
-    select id, ${runId}, ${pipelineKlass}, parent_branch_id, frames, status, terminal_step_id,
-           clock_timestamp(), clock_timestamp(), case when status = 'completed' then clock_timestamp() end
-    from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({ id: b.id, parent_branch_id: b.parentBranchId, frames: b.frames, status: b.status, terminal_step_id: b.terminalStepId })))})
-      as t(id uuid, parent_branch_id uuid, frames jsonb, status text, terminal_step_id uuid)`;
+    insert into branches (id, run_id, pipeline_klass, parent_branch_id, frames, fanout_id, fanout_idx, status, halt_reason, halt_detail,
+                          terminal_step_id, arrival_step_id, started_at, last_advanced_at, completed_at)
+    select id, ${runId}, ${pipelineKlass}, parent_branch_id, frames, (frames -> -1 ->> 'f')::uuid, (frames -> -1 ->> 'i')::int, status,
+           halt_reason, halt_detail, terminal_step_id, arrival_step_id, clock_timestamp(), clock_timestamp(),
+           case when status = 'completed' then clock_timestamp() end
+    from jsonb_to_recordset(${rowsJson(sql, branches.map((b) => ({
+      id: b.id, parent_branch_id: b.parentBranchId, frames: b.frames, status: b.status, halt_reason: b.haltReason, halt_detail: b.haltDetail,
+      terminal_step_id: b.terminalStepId, arrival_step_id: b.arrivalStepId,
+    })))})
+      as t(id uuid, parent_branch_id uuid, frames jsonb, status text, halt_reason text, halt_detail text, terminal_step_id uuid, arrival_step_id uuid)`;
 }

@@ -5,6 +5,8 @@
  */
 import type { DefinitionGraph, ToTransition } from '../../definition/graph.js';
 import type { Queryable } from '../connect.js';
+import { resultIsArray } from '../../definition/output-shape.js';
+import { runOutput } from './runs.js';
 import type { HaltReason } from './branches.js';
 import type { PipelineStatus } from './pipelines.js';
 import type { StepStatus } from './steps.js';
@@ -68,6 +70,7 @@ export async function pipelineOfAnyId(sql: Queryable, id: string): Promise<strin
     union all select pipeline_id from runs where id = ${id}
     union all select r.pipeline_id from branches b join runs r on r.id = b.run_id where b.id = ${id}
     union all select r.pipeline_id from steps s join runs r on r.id = s.run_id where s.id = ${id}
+    union all select pipeline_id from jobs where step_id = ${id}
     limit 1`;
   return row?.pipeline_id as string | undefined;
 }
@@ -95,15 +98,24 @@ export interface RunDetailRow extends RunSummaryRow {
   output: TextPreview;
 }
 
-/** One run with its frozen definition and a preview of its output. */
+/** One run with its definition and a preview of its output (shaped by the definition: see `runOutput`). */
 export async function runDetail(sql: Queryable, runId: string, previewChars: number): Promise<RunDetailRow | undefined> {
   const [row] = await sql`
-    select id, pipeline_id, status, definition, definition_sha1, triggered_at, started_at, completed_at, halted_at,
-           left(output, ${previewChars}) as output_head, coalesce(length(output), 0)::int as output_length
-    from runs where id = ${runId}`;
+    select r.id, r.pipeline_id, r.status, d.graph as definition, r.definition_sha1, r.triggered_at, r.started_at, r.completed_at, r.halted_at
+    from runs r join definitions d on d.sha1 = r.definition_sha1 where r.id = ${runId}`;
   if (!row) return undefined;
-  const { output_head, output_length, ...rest } = row;
-  return { ...(rest as Omit<RunDetailRow, 'output'>), output: { head: output_head as string | null, length: output_length as number } };
+  const run = row as Omit<RunDetailRow, 'output'>;
+  if (run.status !== 'completed') return { ...run, output: { head: null, length: 0 } };
+  const [preview] = resultIsArray(run.definition)
+    ? await sql`
+        select left(o, ${previewChars}) as head, length(o)::int as length from (
+          select '[' || coalesce(string_agg(s.output, ',' order by frame_path(b.frames), b.started_at, b.id), '') || ']' as o
+          from branches b join steps s on s.id = b.terminal_step_id where b.run_id = ${runId}) x`
+    : await sql`
+        select left(s.output, ${previewChars}) as head, coalesce(length(s.output), 0)::int as length
+        from branches b join steps s on s.id = b.terminal_step_id where b.run_id = ${runId}
+        order by b.started_at desc, b.id desc limit 1`;
+  return { ...run, output: { head: (preview?.head as string | null) ?? null, length: (preview?.length as number) ?? 0 } };
 }
 
 export interface BranchViewRow {
@@ -117,19 +129,26 @@ export interface BranchViewRow {
   steps: number;
 }
 
-/** A page of a run's branches, halted ones first (branches_run; step counts by steps_branch). */
+/** A page of a run's branches, halted ones first (branches_run; step counts from the run's steps, steps_run and jobs_run). */
 export function branchesPage(sql: Queryable, runId: string, page: { offset: number; limit: number }) {
   return sql<BranchViewRow[]>`
-    select b.id, b.parent_branch_id, b.status, b.halt_reason, b.halt_detail, b.started_at, b.completed_at,
-           (select count(*) from steps s where s.branch_id = b.id)::int as steps
-    from branches b where b.run_id = ${runId}
-    order by (b.status = 'halted') desc, b.started_at, b.id
-    limit ${page.limit} offset ${page.offset}`;
+    with page as (
+      select b.id, b.parent_branch_id, b.status, b.halt_reason, b.halt_detail, b.started_at, b.completed_at
+      from branches b where b.run_id = ${runId}
+      order by (b.status = 'halted') desc, b.started_at, b.id
+      limit ${page.limit} offset ${page.offset}
+    ), counts as (
+      select branch_id, count(*)::int as n from (
+        select branch_id from steps where run_id = ${runId} union all select branch_id from jobs where run_id = ${runId} and kind = 'run'
+      ) s where branch_id in (select id from page) group by branch_id
+    )
+    select page.*, coalesce(counts.n, 0) as steps from page left join counts on counts.branch_id = page.id
+    order by (page.status = 'halted') desc, page.started_at, page.id`;
 }
 
 /** How many steps of a run sit at each node in each status: what colors the graph (steps_run). */
 export async function stepStatusByNode(sql: Queryable, runId: string): Promise<Map<string, Partial<Record<StepStatus, number>>>> {
-  const rows = await sql`select node, status, count(*)::int as n from steps where run_id = ${runId} group by node, status`;
+  const rows = await sql`select node, status, count(*)::int as n from step_view where run_id = ${runId} group by node, status`;
   const byNode = new Map<string, Partial<Record<StepStatus, number>>>();
   for (const row of rows) {
     const counts = byNode.get(row.node as string) ?? {};
@@ -152,10 +171,9 @@ export interface StepViewRow {
   source_step_id: string | null;
   started_at: Date;
   finished_at: Date | null;
-  completed_at: Date | null;
 }
 
-/** A page of a run's steps in creation order, optionally at one node or in one status (steps_run). */
+/** A page of a run's steps in creation order, optionally at one node or in one status (steps_run, jobs_run). */
 export async function stepsPage(
   sql: Queryable,
   runId: string,
@@ -164,10 +182,10 @@ export async function stepsPage(
   previewChars: number,
 ): Promise<StepViewRow[]> {
   const rows = await sql`
-    select id, branch_id, node, klass, to_transition, status, idempotency_key, source_step_id, started_at, finished_at, completed_at,
-           left(input, ${previewChars}) as input_head, length(input)::int as input_length,
+    select id, branch_id, node, klass, to_transition, status, idempotency_key, source_step_id, started_at, finished_at,
+           left(input, ${previewChars}) as input_head, coalesce(length(input), 0)::int as input_length,
            left(output, ${previewChars}) as output_head, coalesce(length(output), 0)::int as output_length
-    from steps where run_id = ${runId}
+    from step_view where run_id = ${runId}
       ${filter.node === undefined ? sql`` : sql`and node = ${filter.node}`}
       ${filter.status === undefined ? sql`` : sql`and status = ${filter.status}`}
     order by started_at, id
@@ -195,14 +213,27 @@ export interface ExecutionViewRow {
   error_stack: string | null;
 }
 
-/** Every attempt of the given steps, oldest first (executions_step); messages and stacks cut to size. */
+/**
+ * Every attempt of the given steps, oldest first: those that failed or crashed (attempts_step), the
+ * one that succeeded (the step's history row) and the one queued or running now (its job).
+ * Messages and stacks cut to size.
+ */
 export function executionsOfSteps(sql: Queryable, stepIds: readonly string[]) {
   if (stepIds.length === 0) return Promise.resolve([] as ExecutionViewRow[]);
   return sql<ExecutionViewRow[]>`
-    select id::text as id, step_id, retry_count, crash_count, run_at, claimed_at, completed_at, outcome, process_id,
-           error_class, error_code, left(error_message, 2000) as error_message, left(error_stack, 8000) as error_stack
-    from executions where step_id in ${sql(stepIds as string[])}
-    order by id`;
+    select * from (
+      select 'a' || id::text as id, step_id, retry_count, crash_count, coalesce(started_at, finished_at) as run_at, started_at as claimed_at,
+             finished_at as completed_at, outcome, process_id, error_class, error_code, left(error_message, 2000) as error_message,
+             left(error_stack, 8000) as error_stack
+      from attempts where step_id in ${sql(stepIds as string[])}
+      union all
+      select 's' || id::text, id, retry_count, crash_count, finished_at, null, finished_at, 'success', null, null, null, null, null
+      from steps where id in ${sql(stepIds as string[])} and status = 'completed'
+      union all
+      select 'j' || id::text, step_id, retry_count, crash_count, run_at, claimed_at, null, null, process_id, null, null, null, null
+      from jobs where kind = 'run' and step_id in ${sql(stepIds as string[])}
+    ) x
+    order by coalesce(completed_at, 'infinity'), run_at`;
 }
 
 export interface ContextViewRow {
@@ -233,14 +264,16 @@ export async function rawJson(
   let rows;
   switch (source.kind) {
     case 'step_input':
-      rows = await sql`select input as text from steps where id = ${source.stepId}`;
+      rows = await sql`select input as text from step_view where id = ${source.stepId}`;
       break;
     case 'step_output':
       rows = await sql`select output as text from steps where id = ${source.stepId}`;
       break;
-    case 'run_output':
-      rows = await sql`select output as text from runs where id = ${source.runId}`;
-      break;
+    case 'run_output': {
+      const [run] = await sql`select r.status, d.graph from runs r join definitions d on d.sha1 = r.definition_sha1 where r.id = ${source.runId}`;
+      if (run?.status !== 'completed') return undefined;
+      return (await runOutput(sql, source.runId, resultIsArray(run.graph as DefinitionGraph))) ?? undefined;
+    }
     case 'context':
       rows = await sql`select value as text from tuples where run_id = ${source.runId} and key = ${source.key}`;
       break;

@@ -1,4 +1,4 @@
-import type { Queryable } from '../connect.js';
+import type { Queryable, Sql } from '../connect.js';
 
 /** Pipeline (and run) statuses. */
 export type PipelineStatus = 'in_progress' | 'completed' | 'halted';
@@ -30,4 +30,58 @@ export async function lockPipeline(sql: Queryable, id: string): Promise<Pipeline
 /** Sets a pipeline's status (revive puts a halted pipeline back in progress). */
 export function setPipelineStatus(sql: Queryable, id: string, status: PipelineStatus) {
   return sql`update pipelines set status = ${status}, updated_at = clock_timestamp() where id = ${id}`;
+}
+
+/** Keep-times in seconds (0 = forever): the defaults, and overrides by pipeline class. */
+export interface KeepTimes {
+  completed: number;
+  halted: number;
+  byPipeline: { pipeline: string; completed: number; halted: number }[];
+}
+
+const RETENTION_LOCK = 'ductwork.retention.';
+
+/**
+ * One cleaner pass: deletes up to `limit` finished pipelines whose keep-time has passed (oldest
+ * first; pipelines_finished), with everything of theirs (runs, branches, steps, attempts, context,
+ * by ON DELETE CASCADE). Never a pipeline in progress, one being revived (its row is locked: SKIP
+ * LOCKED), or one with a queued or claimed job (a halted pipeline's on_halt step). Passes of
+ * several engines do not overlap: each takes a transaction-level advisory lock first, and returns
+ * `busy` when another engine holds it. `dryRun` counts what would go (pipelines and steps) and deletes nothing.
+ */
+export async function deleteExpiredPipelines(
+  sql: Sql,
+  schema: string,
+  keep: KeepTimes,
+  limit: number,
+  dryRun = false,
+): Promise<{ deleted: number; steps: number } | 'busy'> {
+  return sql.begin(async (tx) => {
+    const [lock] = await tx`select pg_try_advisory_xact_lock(hashtextextended(${RETENTION_LOCK + schema}, 0)) as held`;
+    if (!lock?.held) return 'busy' as const;
+    const overrides = JSON.stringify(keep.byPipeline);
+    const shortest = Math.min(...[keep.completed, keep.halted, ...keep.byPipeline.flatMap((k) => [k.completed, k.halted])].filter((s) => s > 0));
+    if (!Number.isFinite(shortest)) return { deleted: 0, steps: 0 };
+    const [row] = await tx`
+      with kept as (
+        select * from jsonb_to_recordset(${overrides}::jsonb) as t(pipeline text, completed float8, halted float8)
+      ), expired as (
+        select p.id from pipelines p left join kept k on k.pipeline = p.klass
+        where p.status <> 'in_progress'
+          and p.updated_at < clock_timestamp() - make_interval(secs => ${shortest})
+          and (case when p.status = 'completed' then coalesce(k.completed, ${keep.completed}) else coalesce(k.halted, ${keep.halted}) end) > 0
+          and p.updated_at < clock_timestamp() - make_interval(secs =>
+                case when p.status = 'completed' then coalesce(k.completed, ${keep.completed}) else coalesce(k.halted, ${keep.halted}) end)
+          and not exists (select 1 from runs r join jobs j on j.run_id = r.id where r.pipeline_id = p.id)
+        order by p.updated_at
+        limit ${limit}
+        for update of p skip locked
+      ), counted as (
+        select count(*)::int as steps from steps s join runs r on r.id = s.run_id where r.pipeline_id in (select id from expired) and ${dryRun}
+      ), deleted as (
+        delete from pipelines where id in (select id from expired) and not ${dryRun} returning id
+      )
+      select (select count(*) from expired)::int as candidates, (select count(*) from deleted)::int as deleted, (select steps from counted) as steps`;
+    return { deleted: dryRun ? (row!.candidates as number) : (row!.deleted as number), steps: row!.steps as number };
+  });
 }

@@ -1,55 +1,13 @@
-import type { ToTransition } from '../../definition/graph.js';
-import { idList, rowsJson, type Queryable } from '../connect.js';
-
-export type StepStatus = 'in_progress' | 'advancing' | 'failed' | 'completed';
-
-/** A step to create together with its first execution (the queue entry). */
-export interface NewStep {
-  id: string;
-  runId: string;
-  /** null only for the synthetic on_halt step, which belongs to no branch. */
-  branchId: string | null;
-  pipelineKlass: string;
-  node: string;
-  klass: string;
-  toTransition: ToTransition;
-  /** JSON text. */
-  input: string;
-  idempotencyKey: string;
-  /** The step this one re-runs (revive). */
-  sourceStepId?: string;
-}
-
 /**
- * Creates steps and enqueues their first executions in one statement, eligible now by the
- * database clock. Arrays keep it one round trip for any width (an expand of 10k elements).
+ * `steps`: append-only history, one row per finished step, written by the commit that finished it
+ * (see jobs.ts). Reads of a run's steps use `step_view`, which adds the steps still queued or running
+ * (their jobs) and resolves inputs stored by reference.
  */
-export function enqueueSteps(sql: Queryable, steps: NewStep[]) {
-  return sql`
-    with created as (
-      insert into steps (id, run_id, branch_id, pipeline_klass, node, klass, to_transition, status, input,
-                         idempotency_key, source_step_id, started_at)
-      select id, run_id, branch_id, pipeline_klass, node, klass, to_transition, 'in_progress', input,
-             idempotency_key, source_step_id, clock_timestamp()
-      from jsonb_to_recordset(${rowsJson(sql, steps.map((s) => ({
-        id: s.id, run_id: s.runId, branch_id: s.branchId, pipeline_klass: s.pipelineKlass, node: s.node, klass: s.klass,
-        to_transition: s.toTransition, input: s.input, idempotency_key: s.idempotencyKey, source_step_id: s.sourceStepId ?? null,
-      })))})
-        as t(id uuid, run_id uuid, branch_id uuid, pipeline_klass text, node text, klass text, to_transition text, input text,
-             idempotency_key uuid, source_step_id uuid)
-      returning id, pipeline_klass
-    )
-    insert into executions (step_id, pipeline_klass, run_at)
-    select id, pipeline_klass, clock_timestamp() from created`;
-}
+import type { ToTransition } from '../../definition/graph.js';
+import { rowsJson, type Queryable } from '../connect.js';
 
-/** Marks the steps the advancer moved branches off. A failed step keeps `failed` but leaves the queue. */
-export function markStepsAdvanced(sql: Queryable, stepIds: string[]) {
-  return sql`
-    update steps set status = case when status = 'advancing' then 'completed' else status end,
-                     completed_at = clock_timestamp(), updated_at = clock_timestamp()
-    where id = any(${idList(stepIds)}::uuid[]) and completed_at is null`;
-}
+/** A step's status as reads show it: queued or running, finished and awaiting routing, or done. */
+export type StepStatus = 'in_progress' | 'advancing' | 'failed' | 'completed';
 
 export interface StepRow {
   id: string;
@@ -59,23 +17,28 @@ export interface StepRow {
   klass: string;
   to_transition: ToTransition;
   status: StepStatus;
+  /** JSON text, resolved. */
   input: string;
+  input_ref: string | null;
+  input_idx: number | null;
   output: string | null;
   idempotency_key: string;
+  source_step_id: string | null;
+  retry_count: number;
+  crash_count: number;
   started_at: Date;
   finished_at: Date | null;
-  completed_at: Date | null;
 }
 
-/** Every step of a run in creation order (status pages and tests). */
+/** Every step of a run (finished, queued or running) in creation order (steps_run, jobs_run). */
 export function stepsOfRun(sql: Queryable, runId: string) {
   return sql<StepRow[]>`
-    select id, run_id, branch_id, node, klass, to_transition, status, input, output, idempotency_key,
-           started_at, finished_at, completed_at
-    from steps where run_id = ${runId} order by started_at, id`;
+    select id, run_id, branch_id, node, klass, to_transition, status, input, input_ref, input_idx, output, idempotency_key,
+           source_step_id, retry_count, crash_count, started_at, finished_at
+    from step_view where run_id = ${runId} order by started_at, id`;
 }
 
-/** A copied step (revive): kept as completed, or put back to `advancing` so the advancer re-routes it. */
+/** A finished step copied into a revived run, keeping its input (or where it came from), output and idempotency key. */
 export interface CopiedStep {
   id: string;
   branchId: string;
@@ -83,25 +46,48 @@ export interface CopiedStep {
   node: string;
   klass: string;
   toTransition: ToTransition;
-  status: 'completed' | 'advancing';
-  input: string;
+  status: 'completed' | 'failed';
+  input: string | null;
+  inputRef: string | null;
+  inputIdx: number | null;
   output: string | null;
   idempotencyKey: string;
+  retryCount: number;
+  crashCount: number;
 }
 
-/** Inserts copies of steps into a new run, keeping inputs, outputs and idempotency keys. */
-export function copySteps(sql: Queryable, runId: string, pipelineKlass: string, steps: CopiedStep[]) {
+/** Inserts copies of finished steps into a new run (revive). */
+export function copySteps(sql: Queryable, runId: string, steps: CopiedStep[]) {
   if (steps.length === 0) return Promise.resolve([]);
   return sql`
-    insert into steps (id, run_id, branch_id, pipeline_klass, node, klass, to_transition, status, input, output,
-                       idempotency_key, source_step_id, started_at, finished_at, completed_at)
-    select id, ${runId}, branch_id, ${pipelineKlass}, node, klass, to_transition, status, input, output,
-           idempotency_key, source_step_id, clock_timestamp(), clock_timestamp(),
-           case when status = 'completed' then clock_timestamp() end
+    insert into steps (id, run_id, branch_id, node, klass, to_transition, status, input, input_ref, input_idx, output,
+                       idempotency_key, source_step_id, retry_count, crash_count, started_at, finished_at)
+    select id, ${runId}, branch_id, node, klass, to_transition, status, input, input_ref, input_idx, output,
+           idempotency_key, source_step_id, retry_count, crash_count, clock_timestamp(), clock_timestamp()
     from jsonb_to_recordset(${rowsJson(sql, steps.map((s) => ({
       id: s.id, branch_id: s.branchId, node: s.node, klass: s.klass, to_transition: s.toTransition, status: s.status,
-      input: s.input, output: s.output, idempotency_key: s.idempotencyKey, source_step_id: s.sourceStepId,
+      input: s.inputRef === null ? s.input : null, input_ref: s.inputRef, input_idx: s.inputIdx, output: s.output,
+      idempotency_key: s.idempotencyKey, source_step_id: s.sourceStepId, retry_count: s.retryCount, crash_count: s.crashCount,
     })))})
-      as t(id uuid, branch_id uuid, node text, klass text, to_transition text, status text, input text, output text,
-           idempotency_key uuid, source_step_id uuid)`;
+      as t(id uuid, branch_id uuid, node text, klass text, to_transition text, status text, input text, input_ref uuid, input_idx int,
+           output text, idempotency_key uuid, source_step_id uuid, retry_count int, crash_count int)`;
+}
+
+/** The outputs of some finished steps (divert routing reads only those it routes on). */
+export async function stepOutputs(sql: Queryable, stepIds: string[]): Promise<Map<string, string | null>> {
+  if (stepIds.length === 0) return new Map();
+  const rows = await sql`select id, output from steps where id in ${sql(stepIds)}`;
+  return new Map(rows.map((r) => [r.id as string, r.output as string | null]));
+}
+
+/**
+ * What an expand would fan out into, read in SQL so the array never reaches Node: the JSON type of
+ * each step's output and, for an array, its length.
+ */
+export async function expandShapes(sql: Queryable, stepIds: string[]): Promise<Map<string, { type: string; length: number | null }>> {
+  if (stepIds.length === 0) return new Map();
+  const rows = await sql`
+    select id, jsonb_typeof(o) as type, case when jsonb_typeof(o) = 'array' then jsonb_array_length(o) end as length
+    from (select id, output::jsonb as o from steps where id in ${sql(stepIds)}) x`;
+  return new Map(rows.map((r) => [r.id as string, { type: r.type as string, length: r.length === null ? null : Number(r.length) }]));
 }
