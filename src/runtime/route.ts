@@ -43,7 +43,7 @@ export type Move =
 export function planMove(row: AdvanceableBranch, ctx: RouteContext): Move {
   if (row.step_status === 'failed') {
     const reason: HaltReason = row.last_outcome === 'crashed' ? 'job_crashes_exhausted' : 'job_retries_exhausted';
-    return { kind: 'halt', row, reason, detail: `step ${row.klass} (${row.node}) failed: ${reason.replaceAll('_', ' ')}` };
+    return { kind: 'halt', row, reason, detail: `step ${row.klass} (${row.node}${row.frames.length ? `, fan-out element ${row.frames.at(-1)!.i}` : ''}) failed: ${reason.replaceAll('_', ' ')}${row.last_error ? `: ${row.last_error.slice(0, 500)}` : ''}` };
   }
   const edge = ctx.graph.edges[row.node];
   if (!edge) throw new TransitionError(`node "${row.node}" is not in the run's definition`);

@@ -62,5 +62,5 @@ test('unknown commands and missing databases fail with a message and exit code 1
   assert.match(flag.stderr, /Unknown option `--pipleines` \(did you mean "--pipelines"\?\)/);
   const noDb = await ductwork(['migrate'], { DATABASE_URL: '' });
   assert.equal(noDb.code, 1);
-  assert.match(noDb.stderr, /No database: pass --database-url or set DATABASE_URL/);
+  assert.match(noDb.stderr, /No database: pass --database-url, set DATABASE_URL, set database\.url in the configuration file, or add --embedded/);
 });

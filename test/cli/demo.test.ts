@@ -42,9 +42,10 @@ test('ductwork start --embedded runs pipelines on an embedded PostgreSQL when no
   const exited = new Promise<number | null>((resolve) => engine.once('exit', resolve));
   try {
     await waitFor('the engine to run', () => /Running \(threaded\)/.test(output), 60_000);
-    assert.match(output, /using an embedded development PostgreSQL/);
-    const port = /127\.0\.0\.1:(\d+)\/postgres/.exec(output)![1];
-    const client = new DuctworkClient({ databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres` });
+    // The development database's URL is printed whole, password and all: it can be pasted as is.
+    const url = /Using the embedded development PostgreSQL (postgres:\/\/postgres:postgres@127\.0\.0\.1:\d+\/postgres)/.exec(output)?.[1];
+    assert.ok(url, output);
+    const client = new DuctworkClient({ databaseUrl: url });
     try {
       assert.equal(await (await client.trigger(ChainPipeline, 2)).result({ timeoutMs: 20_000 }), 10);
     } finally {

@@ -50,6 +50,8 @@ export interface AdvanceableBranch {
   definition_sha1: string;
   /** For a failed step: how its last execution ended (a crash or an error). */
   last_outcome: 'failure' | 'crashed' | null;
+  /** For a failed step: its last execution's error, as `Class: message`. */
+  last_error: string | null;
 }
 
 /**
@@ -65,7 +67,10 @@ export function lockAdvanceableBranches(sql: Queryable, pipeline: string, limit:
            s.id as step_id, s.node, s.klass, s.status as step_status, s.output, s.idempotency_key, r.definition_sha1,
            case when s.status = 'failed' then (
              select e.outcome from executions e where e.step_id = s.id and e.outcome is not null order by e.id desc limit 1
-           ) end as last_outcome
+           ) end as last_outcome,
+           case when s.status = 'failed' then (
+             select concat_ws(': ', e.error_class, e.error_message) from executions e where e.step_id = s.id and e.outcome is not null order by e.id desc limit 1
+           ) end as last_error
     from steps s
     join branches b on b.id = s.branch_id
     join runs r on r.id = b.run_id
