@@ -177,13 +177,13 @@ function binaries(runAs: RunAs | undefined, log: (line: string) => void): Binari
       log(`The "postgres" user cannot reach ${native}: copying the PostgreSQL binaries to ${copy}.`);
       rmSync(copy, { recursive: true, force: true });
       cpSync(native, copy, { recursive: true, verbatimSymlinks: true });
-      hydrateSymlinks(copy);
+      restoreLibraryLinks(copy);
       openUp(copy);
       writeFileSync(join(copy, '.complete'), '');
     }
     native = copy;
   }
-  hydrateSymlinks(native);
+  restoreLibraryLinks(native);
   return { initdb: join(native, 'bin', 'initdb'), postgres: join(native, 'bin', 'postgres'), native };
 }
 
@@ -192,7 +192,7 @@ function binaries(runAs: RunAs | undefined, log: (line: string) => void): Binari
  * recreates them in a postinstall script. When that script did not run (`--ignore-scripts`, or an
  * npm that blocks unreviewed install scripts) the server cannot load libicu; recreate them here.
  */
-function hydrateSymlinks(native: string): void {
+export function restoreLibraryLinks(native: string): void {
   const list = join(native, 'pg-symlinks.json');
   if (!existsSync(list)) return;
   const links = JSON.parse(readFileSync(list, 'utf8')) as { source: string; target: string }[];
