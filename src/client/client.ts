@@ -1,5 +1,6 @@
 import { ClientError, ConfigError, StepError } from '../errors.js';
 import { checkConnection, connect, isTransientDbError, type Sql } from '../db/connect.js';
+import { assertDatabaseUrl } from '../db/database-url.js';
 import { uuidv7 } from '../db/ids.js';
 import { insertBranches } from '../db/queries/branches.js';
 import { findPipeline, insertPipeline } from '../db/queries/pipelines.js';
@@ -12,13 +13,18 @@ import { revivePipeline, type ReviveOptions } from './revive.js';
 import { retryBranch } from './retry-branch.js';
 import { definitionOf, pipelineNameOf, type PipelineClass } from './pipeline.js';
 
-/** How a client reaches the database. */
+/**
+ * How a client reaches the database: `database` is spelt as in `Ductwork.start` and the YAML file
+ * (`{ url, schema, pool_size }`); `DATABASE_URL` and `DUCTWORK_SCHEMA` fill in what it leaves out.
+ */
 export interface ClientOptions {
-  /** Connection URL; defaults to `DATABASE_URL`. */
+  /** Connection URL, schema and pool size, as in the engine's configuration. */
+  database?: { url?: string; schema?: string; pool_size?: number };
+  /** @deprecated Use `database.url`. */
   databaseUrl?: string;
-  /** Schema holding Ductwork's tables (default `ductwork`). */
+  /** @deprecated Use `database.schema`. */
   schema?: string;
-  /** Pool size of the client's own pool (default 4). Ignored when `sql` is given. */
+  /** @deprecated Use `database.pool_size`. */
   poolSize?: number;
   /** Use this postgres.js pool (whose search_path must be the schema) instead of opening one. */
   sql?: Sql;
@@ -26,7 +32,8 @@ export interface ClientOptions {
 
 /**
  * The write/read API a web process uses without running an engine: trigger pipelines, read their
- * status, wait for results. One small pool; no threads.
+ * status, wait for results. One small pool (4 connections by default); no threads. A script that
+ * is done with it calls `await client.close()`, or its open connections keep Node running.
  */
 export class DuctworkClient {
   readonly sql: Sql;
@@ -34,18 +41,20 @@ export class DuctworkClient {
   readonly #ownsPool: boolean;
 
   constructor(options: ClientOptions = {}) {
-    this.schema = options.schema ?? process.env.DUCTWORK_SCHEMA ?? 'ductwork';
+    this.schema = options.database?.schema ?? options.schema ?? (process.env.DUCTWORK_SCHEMA || 'ductwork');
     if (options.sql) {
       this.sql = options.sql;
       this.#ownsPool = false;
     } else {
-      const url = options.databaseUrl ?? process.env.DATABASE_URL;
+      const given = options.database?.url ?? options.databaseUrl;
+      const url = given ?? process.env.DATABASE_URL;
       if (!url) {
-        throw new ConfigError('config_invalid', 'No database configured for the Ductwork client: pass databaseUrl or set DATABASE_URL.', {
+        throw new ConfigError('config_invalid', 'No database configured for the Ductwork client: pass { database: { url } } or set DATABASE_URL.', {
           details: { key: 'database.url' },
         });
       }
-      this.sql = connect({ url, schema: this.schema, max: options.poolSize ?? 4, applicationName: 'ductwork-client' });
+      assertDatabaseUrl(url, given === undefined ? 'DATABASE_URL' : 'DuctworkClient database.url');
+      this.sql = connect({ url, schema: this.schema, max: options.database?.pool_size ?? options.poolSize ?? 4, applicationName: 'ductwork-client' });
       this.#ownsPool = true;
     }
   }
@@ -184,7 +193,10 @@ export class DuctworkClient {
     await checkConnection(this.sql, 'the configured database');
   }
 
-  /** Closes the pool if the client opened it. */
+  /**
+   * Closes the pool if the client opened it (one passed as `sql` is the caller's to close). Call it
+   * when a script is done: open connections keep the process alive.
+   */
   async close(): Promise<void> {
     if (this.#ownsPool) await this.sql.end({ timeout: 5 });
   }
