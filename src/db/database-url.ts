@@ -28,6 +28,11 @@ export function assertDatabaseUrl(url: string, source: string): void {
       { details: { key: 'database.url', source } },
     );
   }
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new ConfigError('config_invalid', `${source}: ${JSON.stringify(shown(url))} is not a URL of the form postgres://user:password@host:5432/database.`, {
+      details: { key: 'database.url', source },
+    });
+  }
   if (parsed.port !== '' && (Number(parsed.port) < 1 || Number(parsed.port) > 65535)) {
     throw new ConfigError('config_invalid', `${source}: port ${parsed.port} is not a TCP port.`, { details: { key: 'database.url', source } });
   }

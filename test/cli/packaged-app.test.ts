@@ -241,6 +241,9 @@ test('as root in a folder the postgres user cannot enter, --embedded works from 
   assert.equal(result.code, 0, result.output);
   assert.match(result.output, /Migrated postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/postgres schema "embedded_check"/);
   assert.doesNotMatch(result.output, /EACCES|at .*\.js:\d+/);
+  const moved = /keeping the embedded database in (\S+) instead/.exec(result.output)?.[1];
+  assert.ok(moved, result.output);
+  rmSync(moved, { recursive: true, force: true });
 });
 
 test('a production install without optional dependencies runs the engine, and demo/dev say what to do', async () => {
