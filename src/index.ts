@@ -22,7 +22,7 @@ export type { DashboardAuthHook, BasicAuthCredentials } from './dashboard/access
 export type { LifecycleHooks, HookInfo } from './runtime/hooks.js';
 export { resolveConfig, type DuctworkConfig, type DuctworkOptions } from './config/config.js';
 export { connect } from './db/connect.js';
-export { migrate, assertMigrated, loadMigrations } from './db/migrate.js';
+export { migrate, assertMigrated, loadMigrations, type MigrateOptions, type MigrateDatabaseOptions } from './db/migrate.js';
 export type { HaltReason } from './db/queries/branches.js';
 export type { PipelineStatus } from './db/queries/pipelines.js';
 export {

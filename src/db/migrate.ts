@@ -147,7 +147,7 @@ export async function assertMigrated(sql: Sql, schema: string): Promise<void> {
     throw new DatabaseError(
       'database_not_migrated',
       `Database schema "${schema}" is not migrated (missing: ${missing.join(', ')}). ` +
-        `Run \`npx ductwork migrate${schema === 'ductwork' ? '' : ` --schema ${schema}`}\` (or call migrate() from your deploy step) first.`,
+        `Run \`npx ductwork migrate\`${schema === 'ductwork' ? '' : ` with --schema ${schema}`} (or call migrate() from your deploy step) first.`,
       { details: { schema, missing } },
     );
   }

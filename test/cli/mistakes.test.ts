@@ -37,7 +37,7 @@ function refused(result: { code: number; stderr: string }, message: RegExp): voi
 }
 
 test('status, trigger, revive, health and dashboard before migrate name the command to run', async () => {
-  const notMigrated = new RegExp(`Database schema "${unmigrated}" is not migrated \\(missing: 001_core.*\\)\\. Run \`npx ductwork migrate --schema ${unmigrated}\``);
+  const notMigrated = new RegExp(`Database schema "${unmigrated}" is not migrated \\(missing: 001_core.*\\)\\. Run \`npx ductwork migrate\` with --schema ${unmigrated} `);
   const id = '00000000-0000-7000-8000-000000000000';
   refused(await ductwork(['status', '--schema', unmigrated]), notMigrated);
   refused(await ductwork(['status', id, '--schema', unmigrated]), notMigrated);
