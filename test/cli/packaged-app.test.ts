@@ -123,6 +123,10 @@ test('"Add it to your app", run line by line in a new directory, ends with a com
       }
     }
     assert.match(pipelineId, /^[0-9a-f-]{36}$/);
+    // The README ships in the package, and so does every image it shows.
+    const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+    assert.ok(images.length > 0);
+    for (const image of images) assert.ok(existsSync(join(app, 'node_modules/ductwork', image)), `${image} is in the package`);
   } finally {
     if (engine) {
       process.kill(-engine.child.pid!, 'SIGINT'); // Ctrl+C: the terminal signals npx, its shell and the engine
