@@ -6,16 +6,14 @@
  *   DATABASE_URL=postgres://... PORT=3000 node dist/examples/http-server.js
  */
 import { createServer } from 'node:http';
-import { Ductwork, migrate, connect } from '../src/index.js';
+import { Ductwork, migrate } from '../src/index.js';
 import { EnrichAllUsersData } from './enrichment.js';
 
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('set DATABASE_URL');
 const schema = process.env.DUCTWORK_SCHEMA ?? 'ductwork';
 
-const admin = connect({ url, schema, max: 1 });
-await migrate(admin, schema); // usually a deploy step; harmless to repeat: it runs under a lock
-await admin.end();
+await migrate({ url, schema }); // usually a deploy step; harmless to repeat: it runs under a lock
 
 const engine = await Ductwork.start({ app: new URL('./enrichment.js', import.meta.url), database: { url, schema }, logger: { level: 'warn' } });
 

@@ -1,5 +1,8 @@
 import { ConfigError } from './errors.js';
 
+/** Seconds, or a string of a number and a unit: `'500ms'`, `'30s'`, `'15m'`, `'24h'`, `'7d'`, `'2w'`. */
+export type Duration = number | string;
+
 const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/;
 

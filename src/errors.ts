@@ -21,6 +21,7 @@ export type DuctworkErrorCode =
   | 'database_unreachable'
   | 'database_not_migrated'
   | 'migration_failed'
+  | 'embedded_database_unavailable'
   | 'unknown_pipeline'
   | 'unknown_step'
   | 'step_output_not_json'
@@ -37,6 +38,7 @@ export type DuctworkErrorCode =
   | 'wait_timeout'
   | 'pipeline_halted'
   | 'revive_error'
+  | 'prune_invalid'
   | 'app_module_invalid'
   | 'engine_state';
 

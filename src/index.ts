@@ -11,7 +11,8 @@ export type { PipelineDefinition, ResultOf } from './definition/define.js';
 export type { DefinitionGraph, Edge, EdgeType, ToTransition } from './definition/graph.js';
 export type { InputOf, OutputOf } from './definition/flow-types.js';
 export { Pipeline, type PipelineClass } from './client/pipeline.js';
-export { DuctworkClient, type ClientOptions } from './client/client.js';
+export { DuctworkClient, type ClientOptions, type PruneOptions, type PruneReport } from './client/client.js';
+export type { Duration } from './duration.js';
 export { setDefaultClient } from './client/default-client.js';
 export type { ReviveOptions } from './client/revive.js';
 export type { PipelineHandle, PipelineStatusReport, WaitOptions } from './client/handle.js';
@@ -22,7 +23,7 @@ export type { DashboardAuthHook, BasicAuthCredentials } from './dashboard/access
 export type { LifecycleHooks, HookInfo } from './runtime/hooks.js';
 export { resolveConfig, type DuctworkConfig, type DuctworkOptions } from './config/config.js';
 export { connect } from './db/connect.js';
-export { migrate, assertMigrated, loadMigrations } from './db/migrate.js';
+export { migrate, assertMigrated, loadMigrations, type MigrateOptions, type MigrateDatabaseOptions } from './db/migrate.js';
 export type { HaltReason } from './db/queries/branches.js';
 export type { PipelineStatus } from './db/queries/pipelines.js';
 export {

@@ -1,30 +1,50 @@
-import { loadConfig } from '../config/load.js';
-import { listenDashboard } from '../dashboard/listen.js';
+import { listenDashboard, type DashboardServer } from '../dashboard/listen.js';
 import { checkConnection, redactUrl } from '../db/connect.js';
 import { DuctworkClient } from '../client/client.js';
+import type { DuctworkConfig } from '../config/config.js';
+import { assertMigrated } from '../db/migrate.js';
 import { ConfigError } from '../errors.js';
+import { databaseTarget, type DatabaseFlags } from './database.js';
 
-/** Flags of `ductwork dashboard`. */
-export interface DashboardCommandOptions {
-  config?: string;
-  databaseUrl?: string;
-  schema?: string;
+/** Flags of `ductwork dashboard` (and the dashboard half of `ductwork dev`). */
+export interface DashboardCommandOptions extends DatabaseFlags {
   host?: string;
   port?: string | number;
   basePath?: string;
 }
 
 /**
- * Serves the dashboard until SIGINT/SIGTERM. The database comes from --database-url, else the
- * configuration file's database.url, else DATABASE_URL; the schema from --schema, else
- * DUCTWORK_SCHEMA, else the file. Basic-auth credentials come from the file's `dashboard:` section
- * (the password may be in DUCTWORK_DASHBOARD_PASSWORD instead).
+ * Serves the dashboard until SIGINT/SIGTERM, on the database every command uses (flag, then
+ * environment, then file). Basic-auth credentials come from the file's `dashboard:` section (the
+ * password may be in DUCTWORK_DASHBOARD_PASSWORD instead).
  */
 export async function dashboardCommand(options: DashboardCommandOptions): Promise<void> {
-  const { config, file } = loadConfig(options.config === undefined ? {} : { file: options.config });
-  const url = options.databaseUrl ?? config.database.url;
-  if (!url) throw new ConfigError('config_invalid', 'No database: pass --database-url, set database.url in the configuration, or set DATABASE_URL.', { details: { key: 'database.url' } });
-  const schema = options.schema ?? process.env.DUCTWORK_SCHEMA ?? config.database.schema;
+  const target = await databaseTarget(options, {}, (line) => process.stderr.write(`${line}\n`));
+  const client = new DuctworkClient({ databaseUrl: target.url, schema: target.schema, poolSize: 4 });
+  let server: DashboardServer;
+  try {
+    await checkConnection(client.sql, target.url);
+    await assertMigrated(client.sql, target.schema);
+    server = await serveDashboard(client, target.config, target.file, options);
+  } catch (error) {
+    await client.close();
+    await target.release();
+    throw error;
+  }
+  const shownUrl = target.embedded ? target.url : redactUrl(target.url);
+  const auth = target.config.dashboard.username ? `, basic auth as ${target.config.dashboard.username}` : ', loopback only';
+  process.stdout.write(`Ductwork dashboard on ${server.url} (${shownUrl}, schema "${target.schema}"${auth})\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await server.close();
+  await client.close();
+  await target.release();
+}
+
+/** Listens with the command's host, port, base path and the configuration's credentials. */
+export async function serveDashboard(client: DuctworkClient, config: DuctworkConfig, file: string | undefined, options: DashboardCommandOptions): Promise<DashboardServer> {
   const port = Number(options.port ?? 4000);
   if (!/^\d{1,5}$/.test(String(options.port ?? 4000)) || port > 65535) {
     throw new ConfigError('config_invalid', `--port: ${JSON.stringify(String(options.port))} is not a port number (0 to 65535).`, { details: { key: 'port' } });
@@ -38,25 +58,9 @@ export async function dashboardCommand(options: DashboardCommandOptions): Promis
       { details: { key: username === undefined ? 'dashboard.username' : 'dashboard.password' } },
     );
   }
-  const client = new DuctworkClient({ databaseUrl: url, schema, poolSize: 4 });
-  let server;
-  try {
-    await checkConnection(client.sql, url);
-    server = await listenDashboard({
-      client, port, host: options.host ?? '127.0.0.1',
-      ...(options.basePath ? { basePath: options.basePath } : {}),
-      ...(username !== undefined && password !== undefined ? { basicAuth: { username, password } } : {}),
-    });
-  } catch (error) {
-    await client.close();
-    throw error;
-  }
-  process.stdout.write(`Ductwork dashboard on ${server.url} (${redactUrl(url)}, schema "${schema}"${username ? `, basic auth as ${username}` : ', loopback only'})\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  return listenDashboard({
+    client, port, host: options.host ?? '127.0.0.1',
+    ...(options.basePath ? { basePath: options.basePath } : {}),
+    ...(username !== undefined && password !== undefined ? { basicAuth: { username, password } } : {}),
   });
-  await server.close();
-  await client.close();
 }

@@ -6,6 +6,7 @@ import { migrate } from '../db/migrate.js';
 import { createLogger } from '../log.js';
 import { Engine } from '../runtime/engine.js';
 import { CatalogRefresh } from '../demo/pipelines.js';
+import { ConfigError } from '../errors.js';
 
 /**
  * `ductwork demo`: runs the catalog pipeline (expand, divide/combine, divert/converge, collapse)
@@ -13,13 +14,13 @@ import { CatalogRefresh } from '../demo/pipelines.js';
  */
 export async function demoCommand(options: { items?: string; schema?: string }): Promise<void> {
   const items = Number(options.items ?? 300);
-  if (!Number.isInteger(items) || items < 0 || items > 100_000) throw new Error('--items must be an integer from 0 to 100000');
+  if (!Number.isInteger(items) || items < 0 || items > 100_000) throw new ConfigError('config_invalid', `--items: ${JSON.stringify(options.items)} is not an integer from 0 to 100000.`);
   const out = (line: string) => process.stdout.write(`${line}\n`);
   let embedded: EmbeddedDatabase | undefined;
   let url = process.env.DATABASE_URL;
   if (!url) {
     out('No DATABASE_URL: starting an embedded PostgreSQL for development (data in .ductwork/pg). Production uses DATABASE_URL.');
-    embedded = await startEmbeddedPostgres();
+    embedded = await startEmbeddedPostgres({ log: out });
     url = embedded.url;
     const database = embedded;
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -55,7 +56,7 @@ export async function demoCommand(options: { items?: string; schema?: string }):
       const byTransition = await sql`select to_transition, count(*)::int as n from steps where run_id = ${report.runId} and status = 'completed' group by 1 order by 1`;
       const done = report.steps.completed;
       const elapsed = ((performance.now() - started) / 1000).toFixed(1);
-      const line = `steps ${done}/${total} · ${byTransition.map((r) => `${r.to_transition} ${r.n}`).join(' · ')} · ${elapsed}s`;
+      const line = [`steps ${done}/${total}`, ...byTransition.map((r) => `${r.to_transition} ${r.n}`), `${elapsed}s`].join(' · ');
       if (tty) process.stdout.write(`\r\x1b[2K${line}`);
       else if (performance.now() - lastPlain > 1000 || report.status !== 'in_progress') {
         out(line);
@@ -66,7 +67,10 @@ export async function demoCommand(options: { items?: string; schema?: string }):
         if (report.status === 'halted') throw new Error(`the demo pipeline halted: ${report.halts.map((h) => h.reason).join(', ')}`);
         const summary = report.output as { items: number; published: number; backordered: number };
         out(`Completed in ${elapsed}s: ${summary.items} items, ${summary.published} published, ${summary.backordered} backordered.`);
-        out(`Inspect it: npx ductwork status ${handle.id} --schema ${schema}${embedded ? ' (while a database runs)' : ''}`);
+        // Both work after the demo has exited: --embedded starts the development database again.
+        const where = `--schema ${schema}${embedded ? ' --embedded' : ''}`;
+        out(`Inspect it:  npx ductwork status ${handle.id} ${where}`);
+        out(`Browse it:   npx ductwork dashboard ${where}   (then open http://127.0.0.1:4000/)`);
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, tty ? 100 : 250));

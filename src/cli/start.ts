@@ -1,57 +1,73 @@
-import { loadConfig, type ConfigFlags } from '../config/load.js';
-import { createLogger } from '../log.js';
+import type { ConfigFlags } from '../config/load.js';
+import { createLogger, type Logger } from '../log.js';
 import { Engine } from '../runtime/engine.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrate.js';
+import { databaseTarget, type DatabaseFlags, type DatabaseTarget } from './database.js';
 
 /** Options of `ductwork start`. */
-export interface StartCommandOptions {
-  config?: string;
+export interface StartCommandOptions extends DatabaseFlags {
   threaded?: boolean;
   forking?: boolean;
   role?: string;
   pipelines?: string;
-  embedded?: boolean;
+}
+
+/** The configuration and database of `start` and `dev`; an embedded database is migrated here (there is no separate deploy step). */
+export async function engineTarget(options: StartCommandOptions): Promise<{ target: DatabaseTarget; log: Logger }> {
+  const flags: ConfigFlags = {};
+  if (options.role !== undefined) flags.role = options.role;
+  if (options.pipelines !== undefined) flags.pipelines = options.pipelines;
+  if (options.threaded) flags.forking = 'none';
+  else if (options.forking) flags.forking = 'default';
+  const notes: string[] = [];
+  const target = await databaseTarget(options, flags, (line) => notes.push(line));
+  const { config } = target;
+  const log = createLogger(config.logger.level, 'ductwork', config.logger.format);
+  for (const line of notes) log.info(line);
+  // Forked children and scripts started from here find the same database and schema, whatever chose them.
+  process.env.DATABASE_URL = target.url;
+  process.env.DUCTWORK_SCHEMA = target.schema;
+  if (target.embedded) {
+    // The development database's URL is printed whole: it is local, and its password is no secret.
+    log.warn(`Using the embedded development PostgreSQL ${target.url} (data in ${target.embedded.dataDir}); production uses DATABASE_URL.`);
+    const sql = connect({ url: target.url, schema: target.schema, max: 1 });
+    try {
+      await migrate(sql, target.schema);
+    } finally {
+      await sql.end();
+    }
+  }
+  return { target, log };
 }
 
 /**
  * Runs the engine in this process until SIGINT or SIGTERM, then stops it gracefully (running
  * steps get `job_worker.shutdown_timeout`) and exits 0. A second signal exits at once.
  */
-let embeddedStop: (() => Promise<void>) | undefined;
-
 export async function startCommand(options: StartCommandOptions): Promise<void> {
-  const flags: ConfigFlags = {};
-  if (options.role !== undefined) flags.role = options.role;
-  if (options.pipelines !== undefined) flags.pipelines = options.pipelines;
-  if (options.threaded) flags.forking = 'none';
-  else if (options.forking) flags.forking = 'default';
-  const { config, file } = loadConfig({ ...(options.config === undefined ? {} : { file: options.config }), flags });
-  const log = createLogger(config.logger.level, 'ductwork', config.logger.format);
-  if (options.embedded && !config.database.url) {
-    const { startEmbeddedPostgres } = await import('../db/embedded.js');
-    const database = await startEmbeddedPostgres();
-    log.warn(`No database configured: using an embedded development PostgreSQL (data in ${database.dataDir}). Production uses DATABASE_URL.`);
-    config.database.url = database.url;
-    process.env.DATABASE_URL = database.url; // forked children find it there
-    const sql = connect({ url: database.url, schema: config.database.schema, max: 1 });
-    await migrate(sql, config.database.schema);
-    await sql.end();
-    process.once('exit', () => void database.stop());
-    embeddedStop = () => database.stop();
-  } else if (options.embedded) {
-    log.info('--embedded ignored: a database is configured');
-  }
+  const { target, log } = await engineTarget(options);
+  const { config, file } = target;
   if (config.forking === 'default') {
     const { runForkingSupervisor } = await import('./forking-supervisor.js');
     await runForkingSupervisor(config, options, log);
     return;
   }
   const engine = new Engine(config, log);
-  // Handlers go in before the engine starts: a signal during start must not hit Node's defaults
-  // (TTIN would suspend the process, TERM would kill it without draining).
+  const signals = runUntilSignal(engine, log, target.release);
+  await engine.start();
+  signals.started();
+  log.info(`Running (threaded) with ${file ?? 'default configuration'}; send SIGTERM or SIGINT to stop`, { pid: process.pid });
+}
+
+/**
+ * Installs the signal handlers before the engine starts: a signal during start must not hit
+ * Node's defaults (TTIN would suspend the process, TERM would kill it without draining). The
+ * first SIGINT/SIGTERM drains and exits 0 (after `also`, e.g. closing a dashboard); a second exits 1.
+ */
+export function runUntilSignal(engine: Engine, log: Logger, ...also: (() => Promise<void>)[]): { started(): void } {
   let stopping = false;
-  let started = false;
+  let running = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       log.warn(`${signal} again: exiting without waiting`);
@@ -61,7 +77,7 @@ export async function startCommand(options: StartCommandOptions): Promise<void> 
     log.info(`${signal} received: stopping gracefully`);
     engine.stop().then(
       async () => {
-        await embeddedStop?.();
+        for (const step of also) await step();
         process.exit(0);
       },
       (error: unknown) => {
@@ -72,13 +88,11 @@ export async function startCommand(options: StartCommandOptions): Promise<void> 
   };
   // TTIN prints what every loop and thread is doing; Windows has no TTIN, so Ctrl+Break (SIGBREAK) does it there.
   const dump = () => {
-    if (!started) return void process.stdout.write('ductwork thread dump: the engine is still starting\n');
+    if (!running) return void process.stdout.write('ductwork thread dump: the engine is still starting\n');
     void engine.dumpThreads().then((text) => process.stdout.write(text), (error: unknown) => log.error('Thread dump failed', { error: (error as Error).message }));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   process.on(process.platform === 'win32' ? 'SIGBREAK' : 'SIGTTIN', dump);
-  await engine.start();
-  started = true;
-  log.info(`Running (threaded) with ${file ?? 'default configuration'}; send SIGTERM or SIGINT to stop`, { pid: process.pid });
+  return { started: () => void (running = true) };
 }

@@ -1,8 +1,10 @@
 import { ClientError, ConfigError, StepError } from '../errors.js';
 import { checkConnection, connect, isTransientDbError, type Sql } from '../db/connect.js';
+import { assertDatabaseUrl } from '../db/database-url.js';
 import { uuidv7 } from '../db/ids.js';
 import { insertBranches } from '../db/queries/branches.js';
-import { findPipeline, insertPipeline } from '../db/queries/pipelines.js';
+import { deleteExpiredPipelines, findPipeline, insertPipeline, type RetentionKeepTimes } from '../db/queries/pipelines.js';
+import { durationSeconds, type Duration } from '../duration.js';
 import { insertRun, latestRun, runOutput } from '../db/queries/runs.js';
 import { definitionBySha1, insertDefinition } from '../db/queries/definitions.js';
 import { insertJobs } from '../db/queries/jobs.js';
@@ -14,13 +16,40 @@ import { revivePipeline, type ReviveOptions } from './revive.js';
 import { retryBranch } from './retry-branch.js';
 import { definitionOf, pipelineNameOf, type PipelineClass } from './pipeline.js';
 
-/** How a client reaches the database. */
+/** Options of {@link DuctworkClient.prune}. */
+export interface PruneOptions {
+  /** Delete pipelines that finished longer ago than this (seconds, or `"30d"`, `"12h"`...). */
+  olderThan?: Duration;
+  /** Or keep-times per status and pipeline class (the engine's `retention` settings). */
+  keep?: RetentionKeepTimes;
+  /** Count what would be deleted (pipelines and steps) and delete nothing. */
+  dryRun?: boolean;
+  /** Pipelines per transaction (default 500). */
+  batchSize?: number;
+  /** Called after every batch with the totals so far. */
+  onProgress?: (report: PruneReport) => void;
+}
+
+/** What a prune deleted (or, in a dry run, would delete). */
+export interface PruneReport {
+  pipelines: number;
+  /** Steps of those pipelines (counted in a dry run only). */
+  steps: number;
+  dryRun: boolean;
+}
+
+/**
+ * How a client reaches the database: `database` is spelt as in `Ductwork.start` and the YAML file
+ * (`{ url, schema, pool_size }`); `DATABASE_URL` and `DUCTWORK_SCHEMA` fill in what it leaves out.
+ */
 export interface ClientOptions {
-  /** Connection URL; defaults to `DATABASE_URL`. */
+  /** Connection URL, schema and pool size, as in the engine's configuration. */
+  database?: { url?: string; schema?: string; pool_size?: number };
+  /** @deprecated Use `database.url`. */
   databaseUrl?: string;
-  /** Schema holding Ductwork's tables (default `ductwork`). */
+  /** @deprecated Use `database.schema`. */
   schema?: string;
-  /** Pool size of the client's own pool (default 4). Ignored when `sql` is given. */
+  /** @deprecated Use `database.pool_size`. */
   poolSize?: number;
   /** Use this postgres.js pool (whose search_path must be the schema) instead of opening one. */
   sql?: Sql;
@@ -28,7 +57,8 @@ export interface ClientOptions {
 
 /**
  * The write/read API a web process uses without running an engine: trigger pipelines, read their
- * status, wait for results. One small pool; no threads.
+ * status, wait for results. One small pool (4 connections by default); no threads. A script that
+ * is done with it calls `await client.close()`, or its open connections keep Node running.
  */
 export class DuctworkClient {
   readonly sql: Sql;
@@ -39,18 +69,20 @@ export class DuctworkClient {
   readonly #arrayResult = new Map<string, boolean>();
 
   constructor(options: ClientOptions = {}) {
-    this.schema = options.schema ?? process.env.DUCTWORK_SCHEMA ?? 'ductwork';
+    this.schema = options.database?.schema ?? options.schema ?? (process.env.DUCTWORK_SCHEMA || 'ductwork');
     if (options.sql) {
       this.sql = options.sql;
       this.#ownsPool = false;
     } else {
-      const url = options.databaseUrl ?? process.env.DATABASE_URL;
+      const given = options.database?.url ?? options.databaseUrl;
+      const url = given ?? process.env.DATABASE_URL;
       if (!url) {
-        throw new ConfigError('config_invalid', 'No database configured for the Ductwork client: pass databaseUrl or set DATABASE_URL.', {
+        throw new ConfigError('config_invalid', 'No database configured for the Ductwork client: pass { database: { url } } or set DATABASE_URL.', {
           details: { key: 'database.url' },
         });
       }
-      this.sql = connect({ url, schema: this.schema, max: options.poolSize ?? 4, applicationName: 'ductwork-client' });
+      assertDatabaseUrl(url, given === undefined ? 'DATABASE_URL' : 'DuctworkClient database.url');
+      this.sql = connect({ url, schema: this.schema, max: options.database?.pool_size ?? options.poolSize ?? 4, applicationName: 'ductwork-client' });
       this.#ownsPool = true;
     }
   }
@@ -204,7 +236,42 @@ export class DuctworkClient {
     await checkConnection(this.sql, 'the configured database');
   }
 
-  /** Closes the pool if the client opened it. */
+  /**
+   * Closes the pool if the client opened it (one passed as `sql` is the caller's to close). Call it
+   * when a script is done: open connections keep the process alive.
+   */
+  /**
+   * Deletes finished pipelines (completed or halted) that finished before `olderThan` ago, with
+   * everything of theirs, in batches, as the engine's retention cleaner does; never one in progress,
+   * being revived, or with a step still queued. With `dryRun`, counts them and deletes nothing.
+   *
+   * ```ts
+   * const report = await client.prune({ olderThan: '30d', dryRun: true }); // { pipelines, steps, dryRun }
+   * ```
+   */
+  async prune(options: PruneOptions): Promise<PruneReport> {
+    const keep: RetentionKeepTimes = options.olderThan === undefined
+      ? options.keep ?? (() => { throw new ClientError('prune_invalid', 'prune needs olderThan (a duration such as "30d") or keep-times.'); })()
+      : (() => {
+          const seconds = durationSeconds(options.olderThan, 'olderThan');
+          if (seconds <= 0) throw new ClientError('prune_invalid', `prune: olderThan must be longer than 0 (got ${JSON.stringify(options.olderThan)}).`);
+          return { completed: seconds, halted: seconds, byPipeline: [] };
+        })();
+    const batch = options.batchSize ?? 500;
+    const report: PruneReport = { pipelines: 0, steps: 0, dryRun: options.dryRun === true };
+    for (;;) {
+      const outcome = await deleteExpiredPipelines(this.sql, this.schema, keep, options.dryRun ? 1_000_000_000 : batch, options.dryRun);
+      if (outcome === 'busy') {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        continue;
+      }
+      report.pipelines += outcome.deleted;
+      report.steps += outcome.steps;
+      options.onProgress?.(report);
+      if (options.dryRun || outcome.deleted < batch) return report;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#ownsPool) await this.sql.end({ timeout: 5 });
   }

@@ -1,4 +1,6 @@
-import { durationSeconds } from '../duration.js';
+import { durationSeconds, type Duration } from '../duration.js';
+
+export type { Duration };
 import { ConfigError } from '../errors.js';
 import { CONFIG_SCHEMA, type KeySpec, type SectionSpec } from './schema.js';
 
@@ -7,8 +9,6 @@ export type PerPipeline<T> = T | { [pipeline: string]: T };
 /** Like {@link PerPipeline}, or per step: `{ <Pipeline>: { default, <Step>: value } }`. */
 export type PerStep<T> = T | { [pipeline: string]: T | { [step: string]: T } };
 
-/** Seconds, or a string of a number and a unit: `'500ms'`, `'30s'`, `'15m'`, `'24h'`, `'7d'`, `'2w'`. */
-export type Duration = number | string;
 
 /** Configuration as a user writes it (embedding options or one YAML section). All keys optional. */
 export interface DuctworkOptions {

@@ -20,6 +20,10 @@ export interface ConfigFlags {
   role?: string;
   pipelines?: string;
   forking?: 'none' | 'default';
+  /** `--database-url`. */
+  databaseUrl?: string;
+  /** `--schema`. */
+  schema?: string;
 }
 
 /** Where the configuration came from, for messages. */
@@ -29,15 +33,23 @@ export interface LoadedConfig {
   file: string | undefined;
   /** The environment section used, when the file has sections. */
   section: string | undefined;
+  /**
+   * Where `database.url` and `database.schema` came from, for messages: `--database-url`,
+   * `DATABASE_URL`, `<file>: database.url`, or `default` (the schema only).
+   */
+  sources: { url: string | undefined; schema: string };
 }
 
 /**
  * Reads the YAML configuration: the file named by `-c`, else `config/ductwork.yml` when it exists.
  * A file may be flat, or split into environment sections with anchors and merge keys
  * (`default: &default`, `production: { <<: *default }`), chosen by DUCTWORK_ENV, then NODE_ENV,
- * then `development`, falling back to `default`. Precedence: flags, then DUCTWORK_ROLE, then the
- * file, then defaults; `database.url` falls back to DATABASE_URL. Every error names the file and
- * the dotted key.
+ * then `development`, falling back to `default`.
+ *
+ * One rule for every command: a flag, then the environment, then the file, then the default.
+ * `role`: `--role` > `DUCTWORK_ROLE` > file; `database.url`: `--database-url` > `DATABASE_URL` >
+ * file; `database.schema`: `--schema` > `DUCTWORK_SCHEMA` > file > `ductwork`. Every error names
+ * where the bad value came from: the file and dotted key, the variable, or the flag.
  */
 export function loadConfig(options: { file?: string; flags?: ConfigFlags; env?: NodeJS.ProcessEnv } = {}): LoadedConfig {
   const env = options.env ?? process.env;
@@ -54,16 +66,26 @@ export function loadConfig(options: { file?: string; flags?: ConfigFlags; env?: 
   } else if (explicit) {
     throw new ConfigError('config_invalid', `${options.file}: configuration file not found (looked at ${path}).`, { details: { source: options.file } });
   }
-  const merged: Record<string, unknown> = { ...raw };
-  if (env.DUCTWORK_ROLE) merged.role = env.DUCTWORK_ROLE;
-  const flags = options.flags ?? {};
-  if (flags.role !== undefined) merged.role = flags.role;
-  if (flags.pipelines !== undefined) merged.pipelines = flags.pipelines === '*' ? '*' : flags.pipelines.split(',').map((p) => p.trim()).filter(Boolean);
-  if (flags.forking !== undefined) merged.forking = flags.forking;
   const source = file ? (section ? `${file} (${section})` : file) : 'configuration';
-  const config = resolveConfig(merged, source);
-  if (!config.database.url && env.DATABASE_URL) config.database.url = env.DATABASE_URL;
-  return { config, file, section };
+  const config = resolveConfig(raw, source);
+  const flags = options.flags ?? {};
+  // Values from outside the file are checked on their own, so a bad one is blamed on its source.
+  const override = (values: Record<string, unknown>, from: string) => resolveConfig(values, from);
+  if (env.DUCTWORK_ROLE) config.role = override({ role: env.DUCTWORK_ROLE }, 'DUCTWORK_ROLE').role;
+  if (flags.role !== undefined) config.role = override({ role: flags.role }, '--role').role;
+  if (flags.pipelines !== undefined) config.pipelines = override({ pipelines: flags.pipelines }, '--pipelines').pipelines;
+  if (flags.forking !== undefined) config.forking = flags.forking;
+
+  const fileKey = (key: string) => `${file ?? 'configuration'}: ${key}`;
+  const sources: LoadedConfig['sources'] = {
+    url: config.database.url === undefined ? undefined : fileKey('database.url'),
+    schema: raw.database && (raw.database as Record<string, unknown>).schema !== undefined ? fileKey('database.schema') : 'default',
+  };
+  if (env.DATABASE_URL) [config.database.url, sources.url] = [env.DATABASE_URL, 'DATABASE_URL'];
+  if (flags.databaseUrl !== undefined) [config.database.url, sources.url] = [flags.databaseUrl, '--database-url'];
+  if (env.DUCTWORK_SCHEMA) [config.database.schema, sources.schema] = [override({ database: { schema: env.DUCTWORK_SCHEMA } }, 'DUCTWORK_SCHEMA').database.schema, 'DUCTWORK_SCHEMA'];
+  if (flags.schema !== undefined) [config.database.schema, sources.schema] = [override({ database: { schema: flags.schema } }, '--schema').database.schema, '--schema'];
+  return { config, file, section, sources };
 }
 
 function parseYaml(path: string, name: string): unknown {

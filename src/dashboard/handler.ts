@@ -109,6 +109,8 @@ function describe(error: unknown): { status: number; message: string; headers: R
   }
   // A data exception from PostgreSQL (class 22: a value the column cannot hold) is the request's fault.
   const code = (error as { code?: unknown })?.code;
+  // undefined_table: the dashboard is up before `ductwork migrate` ran on its schema.
+  if (code === '42P01') return { status: 503, message: 'The Ductwork schema is not migrated: run `npx ductwork migrate` (with the same --schema), then reload.', headers: {} };
   if (typeof code === 'string' && code.startsWith('22')) return { status: 400, message: 'A parameter has a value the database cannot use.', headers: {} };
   return { status: 500, message: 'Internal error; see the server log.', headers: {} };
 }

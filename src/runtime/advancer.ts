@@ -1,6 +1,6 @@
 import type { DuctworkConfig } from '../config/config.js';
 import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
-import { claimAdvances, deferAdvance, lockAdvances, releaseAdvances, type ClaimedAdvance } from '../db/queries/jobs.js';
+import { claimAdvances, deferAdvance, lockAdvances, openClaimsOf, releaseAdvances, type ClaimedAdvance } from '../db/queries/jobs.js';
 import { expandShapes, stepOutputs } from '../db/queries/steps.js';
 import { notifyWakeup } from '../db/notify.js';
 import type { DefinitionGraph } from '../definition/graph.js';
@@ -25,6 +25,8 @@ export interface AdvancerDeps {
   definitions: DefinitionCache;
   /** No job worker runs in this process (role `advancer`): wake them by NOTIFY. */
   workersElsewhere: boolean;
+  /** Advance claims this process's advancer loops are working on (shared by them), by job id. */
+  routing: Set<string>;
 }
 
 /**
@@ -68,6 +70,7 @@ export class Advancer {
     while (this.#running) {
       let moved = 0;
       try {
+        if (failures > 0) await this.#releaseUnknownClaims();
         moved = await this.advanceOnce();
         failures = 0;
       } catch (error) {
@@ -85,11 +88,25 @@ export class Advancer {
     return this.#busySince === undefined ? 'idle (waiting for finished steps)' : `advancing branches for ${Math.round(performance.now() - this.#busySince)} ms`;
   }
 
+  /**
+   * Advance claims of this process that no advancer loop here works on: a claim statement whose
+   * reply was lost, or a failed routing whose release failed too. No reaper frees them while this
+   * process lives, so they are released (still counted against the crash budget).
+   */
+  async #releaseUnknownClaims(): Promise<void> {
+    const { sql, processId, routing, log } = this.#deps;
+    const unknown = (await this.#call(openClaimsOf(sql, processId), 'reading open claims')).filter((c) => c.kind === 'advance' && !routing.has(c.id));
+    if (unknown.length === 0) return;
+    await this.#call(releaseAdvances(sql, unknown), 'releasing advance claims');
+    log.warn('Released advance claims whose routing was lost', { count: unknown.length });
+  }
+
   /** One pass: claims a batch and routes it. Returns how many claims it took. Exposed for tests. */
   async advanceOnce(): Promise<number> {
-    const { sql, pipelines, config, processId } = this.#deps;
+    const { sql, pipelines, config, processId, routing } = this.#deps;
     const claims = await this.#call(claimAdvances(sql, pipelines, config.pipeline_advancer.batch_size, processId), 'claiming branches to advance');
     if (claims.length === 0) return 0;
+    for (const claim of claims) routing.add(claim.id);
     this.#busySince = performance.now();
     try {
       if (FAULTS_ENABLED) await faultPoint('after_branch_claim');
@@ -101,6 +118,7 @@ export class Advancer {
       }
     } finally {
       this.#busySince = undefined;
+      for (const claim of claims) routing.delete(claim.id);
     }
     return claims.length;
   }
@@ -156,8 +174,9 @@ export class Advancer {
         if (isRoutingError(error)) await this.#recordRoutingError(claim, error, message);
         else await this.#call(releaseAdvances(sql, [claim]), 'releasing an advance claim');
       } catch (recordError) {
-        // The claim stays ours until this process stops or dies; the reaper or the stop releases it.
+        // The claim stays ours: the next pass after a failure releases claims no loop works on.
         log.warn('Could not record a failed advancement', { branch: claim.branch_id, error: (recordError as Error).message });
+        throw recordError;
       }
     }
   }

@@ -1,26 +1,9 @@
-import { settingFor, type DuctworkConfig } from '../config/config.js';
-import { CONFIG_SCHEMA } from '../config/schema.js';
+import type { DuctworkConfig } from '../config/config.js';
+import { keepTimes } from '../config/retention.js';
 import { withDeadline, type Sql } from '../db/connect.js';
-import { deleteExpiredPipelines, type KeepTimes } from '../db/queries/pipelines.js';
+import { deleteExpiredPipelines } from '../db/queries/pipelines.js';
 import type { Logger } from '../log.js';
 import { jitteredPollMs } from './backoff.js';
-
-/**
- * The keep-times of `retention.completed` / `retention.halted`: the defaults, and every pipeline
- * class the configuration names (whether or not this engine runs it: any engine may clean any row).
- */
-export function keepTimes(config: DuctworkConfig): KeepTimes {
-  const { completed, halted } = config.retention;
-  const defaults = {
-    completed: settingFor(completed, CONFIG_SCHEMA.retention.completed.default, ''),
-    halted: settingFor(halted, CONFIG_SCHEMA.retention.halted.default, ''),
-  };
-  const named = new Set([completed, halted].flatMap((setting) => (typeof setting === 'number' ? [] : Object.keys(setting).filter((k) => k !== 'default'))));
-  return {
-    ...defaults,
-    byPipeline: [...named].map((pipeline) => ({ pipeline, completed: settingFor(completed, defaults.completed, pipeline), halted: settingFor(halted, defaults.halted, pipeline) })),
-  };
-}
 
 /**
  * Deletes finished pipelines whose keep-time passed, a batch per pass, every `retention.interval`

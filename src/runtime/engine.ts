@@ -1,5 +1,6 @@
 import { DuctworkClient } from '../client/client.js';
 import { peekDefaultClient, setDefaultClient } from '../client/default-client.js';
+import { checkAppSettings } from '../config/app-settings.js';
 import { resolveConfig, settingFor, type DuctworkConfig, type DuctworkOptions } from '../config/config.js';
 import { checkConnection, connect, redactUrl, type Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
@@ -86,6 +87,7 @@ export class Engine {
     const app = await loadAppModule(config.app);
     if (app.hooks) this.#hooks.unshift(app.hooks);
     const pipelines = selectPipelines(app, config.pipelines);
+    checkAppSettings(config, app.pipelines);
     const sql = connect({ url, schema: config.database.schema, max: config.database.pool_size, applicationName: `ductwork-engine ${this.processId}` });
     this.#sql = sql;
     const liveness = new ProcessLiveness({
@@ -125,10 +127,11 @@ export class Engine {
       });
     }
     if (config.role !== 'worker') {
+      const routing = new Set<string>();
       for (let i = 0; i < config.pipeline_advancer.count; i++) {
         this.#advancers.push(new Advancer({
           sql, pipelines: this.#pipelines, index: i, config, processId: this.processId, log: log.child(`pipeline_advancer.${i}`), wakeups, definitions,
-          workersElsewhere: config.role === 'advancer',
+          workersElsewhere: config.role === 'advancer', routing,
         }));
       }
     }

@@ -88,6 +88,8 @@ export class JobWorker {
   #idleWaiters: (() => void)[] = [];
   #pendingSuccesses: PendingSuccess[] = [];
   #flushes = 0;
+  /** A commit failed on the connection: it may have committed, leaving claims (continuations) unknown here. */
+  #unknownClaimsSuspected = false;
 
   constructor(deps: JobWorkerDeps) {
     this.#deps = deps;
@@ -180,7 +182,10 @@ export class JobWorker {
       if (!this.#claiming) break;
       let claims: ClaimedJob[];
       try {
-        if (failures > 0) await this.#call(this.#abandonUnknownClaims(), 'abandoning unknown claims');
+        if (failures > 0 || this.#unknownClaimsSuspected) {
+          this.#unknownClaimsSuspected = false;
+          await this.#call(this.#abandonUnknownClaims(), 'abandoning unknown claims');
+        }
         claims = await this.#call(claimJobs(sql, limits, processId), 'claiming jobs');
         failures = 0;
         await this.#readDefinitions(claims);
@@ -197,9 +202,10 @@ export class JobWorker {
   }
 
   /**
-   * A claim statement that failed may still have committed (the reply was lost): such claims are
-   * ours in the database but unknown here, and no reaper would free them while we live. Before
-   * claiming again, end them as abandoned so they re-run at once.
+   * A claim or commit statement that failed may still have committed (the reply was lost): such
+   * claims (a claim, or a chain continued in a commit) are ours in the database but unknown here,
+   * and no reaper would free them while we live. Before claiming again, end them as abandoned so
+   * they re-run at once.
    */
   async #abandonUnknownClaims(): Promise<void> {
     const { sql, processId, config, log } = this.#deps;
@@ -447,6 +453,7 @@ export class JobWorker {
       } catch (error) {
         noteDatabaseError(error);
         if (!retriable(error)) throw error;
+        this.#unknownClaimsSuspected = true;
         if (this.#abandoning && attempt >= 3) {
           this.#deps.log.error(`Could not ${what}; leaving the claim for recovery`, { error: (error as Error).message });
           return undefined;

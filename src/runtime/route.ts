@@ -65,7 +65,8 @@ export function planMove(claim: ClaimedAdvance, ctx: RouteContext): Move {
   if (claim.step_status === 'failed') {
     const reason: HaltReason = claim.last_outcome === 'crashed' ? 'job_crashes_exhausted' : 'job_retries_exhausted';
     const cause = claim.last_error ? `: ${claim.last_error}` : '';
-    return { kind: 'halt', claim, reason, detail: `step ${claim.klass} (${claim.node}) failed: ${reason.replaceAll('_', ' ')}${cause}` };
+    const element = claim.frames.length ? `, fan-out element ${claim.frames.at(-1)!.i}` : '';
+    return { kind: 'halt', claim, reason, detail: `step ${claim.klass} (${claim.node}${element}) failed: ${reason.replaceAll('_', ' ')}${cause}` };
   }
   const edge = ctx.graph.edges[claim.node];
   if (!edge) throw new TransitionError(`node "${claim.node}" is not in the run's definition`);

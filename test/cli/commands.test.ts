@@ -32,6 +32,11 @@ test('migrate applies pending migrations once and then reports the schema up to 
     assert.match(first.stdout, /applied 001_core/);
     const second = await ductwork(['migrate', '--schema', schema], { DATABASE_URL: db.url });
     assert.match(second.stdout, /is up to date/);
+    const partial = `${schema}_to`;
+    const upTo = await ductwork(['migrate', '--to', '001_core'], { DATABASE_URL: db.url, DUCTWORK_SCHEMA: partial });
+    assert.equal(upTo.code, 0, upTo.stderr);
+    assert.match(upTo.stdout, /^applied 001_core\nMigrated .* schema "cli_migrate_\d+_to" \(1 applied\)\.\n$/);
+    await db.sql.unsafe(`drop schema if exists "${partial}" cascade`);
   } finally {
     await db.sql.unsafe(`drop schema if exists "${schema}" cascade`);
   }
@@ -62,5 +67,5 @@ test('unknown commands and missing databases fail with a message and exit code 1
   assert.match(flag.stderr, /Unknown option `--pipleines` \(did you mean "--pipelines"\?\)/);
   const noDb = await ductwork(['migrate'], { DATABASE_URL: '' });
   assert.equal(noDb.code, 1);
-  assert.match(noDb.stderr, /No database: pass --database-url or set DATABASE_URL/);
+  assert.match(noDb.stderr, /No database: pass --database-url, set DATABASE_URL, set database\.url in the configuration file, or add --embedded/);
 });

@@ -28,6 +28,18 @@ test('ductwork demo runs the example pipeline on an embedded PostgreSQL and exit
   assert.match(output, /starting an embedded PostgreSQL for development \(data in \.ductwork\/pg\)/);
   assert.match(output, /steps 242\/242 · collapse 1 · combine 40 · converge 40 · divert 40 · divide 80 · expand 40 · start 1/);
   assert.match(output, /Completed in [\d.]+s: 40 items, \d+ published, \d+ backordered\./);
+  assert.doesNotMatch(output, /· ·/, 'no empty field in the progress line');
+  // It ends by pointing at commands that work after it exited: --embedded starts the database again.
+  const id = /Inspect it: +npx ductwork status ([0-9a-f-]{36}) --schema ductwork_demo --embedded/.exec(output)?.[1];
+  assert.ok(id, output);
+  assert.match(output, /Browse it: +npx ductwork dashboard --schema ductwork_demo --embedded/);
+  const status = await new Promise<{ code: number; output: string }>((resolve) => {
+    execFile(process.execPath, [BIN, 'status', id, '--schema', 'ductwork_demo', '--embedded'], { cwd, env, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+    );
+  });
+  assert.equal(status.code, 0, status.output);
+  assert.match(status.output, new RegExp(`CatalogRefresh ${id}: completed`));
 });
 
 test('ductwork start --embedded runs pipelines on an embedded PostgreSQL when no database is configured', async () => {
@@ -42,9 +54,10 @@ test('ductwork start --embedded runs pipelines on an embedded PostgreSQL when no
   const exited = new Promise<number | null>((resolve) => engine.once('exit', resolve));
   try {
     await waitFor('the engine to run', () => /Running \(threaded\)/.test(output), 60_000);
-    assert.match(output, /using an embedded development PostgreSQL/);
-    const port = /127\.0\.0\.1:(\d+)\/postgres/.exec(output)![1];
-    const client = new DuctworkClient({ databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres` });
+    // The development database's URL is printed whole, password and all: it can be pasted as is.
+    const url = /Using the embedded development PostgreSQL (postgres:\/\/postgres:postgres@127\.0\.0\.1:\d+\/postgres)/.exec(output)?.[1];
+    assert.ok(url, output);
+    const client = new DuctworkClient({ databaseUrl: url });
     try {
       assert.equal(await (await client.trigger(ChainPipeline, 2)).result({ timeoutMs: 20_000 }), 10);
     } finally {

@@ -30,8 +30,17 @@ test('npm ci && npx ductwork demo in a clean copy, with no database configured',
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const install = await run(npm, ['ci', '--no-audit', '--no-fund', '--prefer-offline']);
   assert.equal(install.code, 0, install.output);
+  // npm 11 warns about dependencies' install scripts nobody approved; package.json's allowScripts approves the one we need.
+  assert.doesNotMatch(install.output, /not yet covered by allowScripts/);
   const demo = await run(process.platform === 'win32' ? 'npx.cmd' : 'npx', ['ductwork', 'demo', '--items', '25']);
   assert.equal(demo.code, 0, demo.output);
   assert.match(demo.output, /starting an embedded PostgreSQL for development/);
   assert.match(demo.output, /Completed in [\d.]+s: 25 items/);
+
+  // A rebuild keeps the bin executable, so npx ductwork still runs.
+  const build = await run(npm, ['run', 'build']);
+  assert.equal(build.code, 0, build.output);
+  const version = await run(process.platform === 'win32' ? 'npx.cmd' : 'npx', ['ductwork', '--version']);
+  assert.equal(version.code, 0, version.output);
+  assert.match(version.output, /^ductwork\/\d+\.\d+\.\d+/);
 });

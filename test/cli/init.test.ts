@@ -25,10 +25,36 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Prom
   });
 }
 
+test('init turns an npm init -y package (commonjs) into an ES module, and leaves a project with code alone', async () => {
+  const { initCommand } = await import('../../src/cli/init.js');
+  const fresh = mkdtempSync(join(tmpdir(), 'ductwork-init-cjs-'));
+  const existing = mkdtempSync(join(tmpdir(), 'ductwork-init-old-'));
+  try {
+    writeFileSync(join(fresh, 'package.json'), JSON.stringify({ name: 'x', type: 'commonjs' }));
+    assert.deepEqual(initCommand(fresh).updated, ['package.json ("type": "module": the scaffold and the README use ES modules)']);
+    assert.equal(JSON.parse(readFileSync(join(fresh, 'package.json'), 'utf8')).type, 'module');
+    writeFileSync(join(existing, 'package.json'), JSON.stringify({ name: 'y', type: 'commonjs' }));
+    mkdirSync(join(existing, 'src'));
+    writeFileSync(join(existing, 'src/pipelines.ts'), '// the user\'s own\n');
+    const result = initCommand(existing);
+    assert.deepEqual(result.updated, []);
+    assert.equal(JSON.parse(readFileSync(join(existing, 'package.json'), 'utf8')).type, 'commonjs');
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+    rmSync(existing, { recursive: true, force: true });
+  }
+});
+
 test('ductwork init scaffolds a project whose pipeline runs with ductwork start, and never overwrites', async () => {
   const first = await run(process.execPath, [BIN, 'init']);
   assert.equal(first.code, 0, first.output);
-  assert.match(first.output, /created config\/ductwork\.yml\ncreated src\/pipelines\.ts\ncreated tsconfig\.json/);
+  assert.match(first.output, /created config\/ductwork\.yml\ncreated src\/pipelines\.ts\ncreated tsconfig\.json\ncreated package\.json/);
+  assert.equal(JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')).type, 'module', 'an ES module, as the README\'s code needs');
+  assert.deepEqual(JSON.parse(readFileSync(join(project, 'tsconfig.json'), 'utf8')).compilerOptions.types, ['node']);
+  // What it says to do next works today: nothing to install from a registry that lacks the package.
+  assert.doesNotMatch(first.output, /npm i ductwork/);
+  assert.match(first.output, /npx ductwork migrate/);
+  assert.doesNotMatch(readFileSync(join(project, 'config/ductwork.yml'), 'utf8'), /https?:\/\//, 'the config links to nothing outside this project');
   writeFileSync(join(project, 'src/pipelines.ts'), readFileSync(join(project, 'src/pipelines.ts'), 'utf8') + '\n// edited by the user\n');
   const second = await run(process.execPath, [BIN, 'init']);
   assert.match(second.output, /kept {4}config\/ductwork\.yml \(exists\)/);
@@ -37,6 +63,7 @@ test('ductwork init scaffolds a project whose pipeline runs with ductwork start,
   // The project depends on this package, as `npm i ductwork` would provide it.
   mkdirSync(join(project, 'node_modules'));
   symlinkSync(REPO, join(project, 'node_modules', 'ductwork'), 'dir');
+  symlinkSync(join(REPO, 'node_modules', '@types'), join(project, 'node_modules', '@types'), 'dir'); // npm i -D @types/node
   const tsc = await run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
   assert.equal(tsc.code, 0, tsc.output);
   const config = join(project, 'config/ductwork.yml');

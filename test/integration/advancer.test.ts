@@ -26,6 +26,7 @@ function advancer(options: Parameters<typeof resolveConfig>[0] = {}) {
     wakeups: new Wakeups(),
     definitions: new DefinitionCache(),
     workersElsewhere: false,
+    routing: new Set(),
   });
 }
 

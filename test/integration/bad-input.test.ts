@@ -133,7 +133,7 @@ test('a client without a database names what to set', () => {
   const saved = process.env.DATABASE_URL;
   delete process.env.DATABASE_URL;
   try {
-    assert.throws(() => new DuctworkClient(), hasCode('config_invalid', /pass databaseUrl or set DATABASE_URL/));
+    assert.throws(() => new DuctworkClient(), hasCode('config_invalid', /pass \{ database: \{ url \} \} or set DATABASE_URL/));
   } finally {
     if (saved !== undefined) process.env.DATABASE_URL = saved;
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { nearest, resolveConfig, settingFor } from '../../src/config/config.js';
 import { loadConfig } from '../../src/config/load.js';
+import { checkAppSettings } from '../../src/config/app-settings.js';
 import { CONFIG_SCHEMA, type KeySpec, type SectionSpec } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -77,7 +78,7 @@ describe('loading YAML files', () => {
     assert.equal(fallback.config.job_worker.count, 2);
   });
 
-  test('a flat file, DUCTWORK_ROLE over the file, flags over both, DATABASE_URL as fallback', () => {
+  test('a flat file, DUCTWORK_ROLE over the file, flags over both', () => {
     const flat = file('flat.yml', 'role: worker\ndatabase:\n  schema: app_jobs\npipelines:\n  - A\n  - B\n');
     const loaded = loadConfig({ file: flat, env: { DATABASE_URL: 'postgres://db/app' } });
     assert.equal(loaded.section, undefined);
@@ -85,8 +86,30 @@ describe('loading YAML files', () => {
     assert.equal(loadConfig({ file: flat, env: { DUCTWORK_ROLE: 'advancer' } }).config.role, 'advancer');
     assert.equal(loadConfig({ file: flat, env: { DUCTWORK_ROLE: 'advancer' }, flags: { role: 'all', pipelines: 'C' } }).config.role, 'all');
     assert.deepEqual(loadConfig({ file: flat, flags: { pipelines: 'C, D' } }).config.pipelines, ['C', 'D']);
-    const withUrl = file('url.yml', 'database:\n  url: postgres://file/db\n');
-    assert.equal(loadConfig({ file: withUrl, env: { DATABASE_URL: 'postgres://env/db' } }).config.database.url, 'postgres://file/db');
+  });
+
+  test('one rule for the database and the schema: flag > environment > file > default, with the source of each', () => {
+    const withDb = file('db.yml', 'database:\n  url: postgres://file/db\n  schema: jobs\n');
+    const pick = (env: NodeJS.ProcessEnv, flags = {}, f: string | undefined = withDb) => {
+      const { config, sources } = loadConfig({ ...(f ? { file: f } : {}), env, flags });
+      return [config.database.url, sources.url, config.database.schema, sources.schema];
+    };
+    assert.deepEqual(pick({}), ['postgres://file/db', `${withDb}: database.url`, 'jobs', `${withDb}: database.schema`]);
+    assert.deepEqual(pick({ DATABASE_URL: 'postgres://env/db', DUCTWORK_SCHEMA: 'env_jobs' }), ['postgres://env/db', 'DATABASE_URL', 'env_jobs', 'DUCTWORK_SCHEMA']);
+    assert.deepEqual(
+      pick({ DATABASE_URL: 'postgres://env/db', DUCTWORK_SCHEMA: 'env_jobs' }, { databaseUrl: 'postgres://flag/db', schema: 'flag_jobs' }),
+      ['postgres://flag/db', '--database-url', 'flag_jobs', '--schema'],
+    );
+    assert.deepEqual(pick({ DATABASE_URL: '', DUCTWORK_SCHEMA: '' }), ['postgres://file/db', `${withDb}: database.url`, 'jobs', `${withDb}: database.schema`], 'empty variables are unset');
+    assert.deepEqual(pick({}, {}, file('none.yml', 'role: all\n')), [undefined, undefined, 'ductwork', 'default']);
+  });
+
+  test('a bad role names where it came from: the variable, the flag or the file', () => {
+    const roleFile = file('role.yml', 'role: advancr\n');
+    assert.throws(() => loadConfig({ env: { DUCTWORK_ROLE: 'advancr' } }), /^ConfigError: DUCTWORK_ROLE: role must be one of all, advancer, worker \(got "advancr"\)/);
+    assert.throws(() => loadConfig({ env: {}, flags: { role: 'boss' } }), (e: Error) => e.message.startsWith('--role: role must be one of'));
+    assert.throws(() => loadConfig({ file: roleFile, env: {} }), (e: Error) => e.message.startsWith(`${roleFile}: role must be one of`));
+    assert.throws(() => loadConfig({ file: roleFile, env: { DUCTWORK_ROLE: 'worker' } }), /role\.yml: role must be one of/, 'a bad value in the file is an error even when overridden');
   });
 
   test('no file at the default path means defaults; a named missing file is an error', () => {
@@ -111,7 +134,7 @@ describe('the schema', () => {
   // treated as a section, so this walker recognises leaves by `kind` alone.
   test('every key has a doc and a default of its own kind', () => {
     const keys = walkSchema(CONFIG_SCHEMA);
-    assert.equal(keys.length, 32, 'a new key must be added to the reference table below too');
+    assert.equal(keys.length, 39, 'a new key must be added to the reference table below too');
     for (const [path, spec] of keys) {
       assert.equal(typeof spec.doc, 'string', `${path}: doc`);
       assert.ok(spec.doc.trim().length >= 10, `${path}: doc says something`);
@@ -124,6 +147,10 @@ describe('the schema', () => {
         case 'number':
           assert.ok(Number.isFinite(spec.default) && Number.isFinite(spec.min), `${path}: finite default and min`);
           assert.ok(spec.default >= spec.min, `${path}: default ${spec.default} >= min ${spec.min}`);
+          assert.ok(['global', 'pipeline', 'step'].includes(spec.scope), `${path}: scope`);
+          break;
+        case 'duration':
+          assert.ok(Number.isFinite(spec.default) && spec.default >= 0, `${path}: a duration in seconds`);
           assert.ok(['global', 'pipeline', 'step'].includes(spec.scope), `${path}: scope`);
           break;
         case 'enum':
@@ -161,6 +188,8 @@ describe('the schema', () => {
     'job_worker.max_crash': 10,
     'job_worker.polling_timeout': 1,
     'job_worker.shutdown_timeout': 20,
+    'job_worker.timeout': 0, // no step timeout unless a step class or the config sets one
+    'job_worker.timeout_grace': 10,
     'job_worker.crash_backoff': 10, // §3.4: new_crash_count × 10 s
     'job_worker.retry_backoff.initial': 10, // §3.4: the original's fixed 10 s
     'job_worker.retry_backoff.multiplier': 2,
@@ -169,9 +198,14 @@ describe('the schema', () => {
     'pipeline_advancer.count': 3,
     'pipeline_advancer.batch_size': 50,
     'pipeline_advancer.max_retry': 10, // not the install template's 3
+    'pipeline_advancer.max_crash': 5,
     'pipeline_advancer.polling_timeout': 1,
     'pipeline_advancer.shutdown_timeout': 20,
-    'pipeline_advancer.steps.max_depth': -1,
+    'pipeline_advancer.steps.max_depth': 100_000, // reference: unlimited
+    'retention.completed': 604_800, // 7 days; the original keeps everything
+    'retention.halted': 2_592_000, // 30 days
+    'retention.interval': 60,
+    'retention.batch_size': 500,
     'supervisor.polling_timeout': 1,
     'supervisor.reaper_timeout': 300,
     'supervisor.shutdown_timeout': 30,
@@ -194,7 +228,7 @@ describe('the schema', () => {
   test('a null section or key is empty, as YAML writes a section whose children are commented out', () => {
     const config = resolveConfig({ job_worker: null, pipeline_advancer: { steps: null }, role: null }, 'f.yml');
     assert.deepEqual(config.job_worker, resolveConfig({}).job_worker);
-    assert.equal(config.pipeline_advancer.steps.max_depth, -1);
+    assert.equal(config.pipeline_advancer.steps.max_depth, 100_000);
     assert.equal(config.role, 'all');
   });
 });
@@ -318,11 +352,20 @@ describe('accepted values', () => {
   test('per-pipeline and per-step mappings are kept as given', () => {
     const config = resolveConfig({
       job_worker: { count: { default: 2, Orders: 7 }, max_crash: { Enrich: { default: 1, Load: 0 } } },
-      pipeline_advancer: { polling_timeout: { Orders: 0.5 } },
+      retention: { completed: { Orders: '1h' } },
     });
     assert.deepEqual(config.job_worker.count, { default: 2, Orders: 7 });
     assert.deepEqual(config.job_worker.max_crash, { Enrich: { default: 1, Load: 0 } });
-    assert.deepEqual(config.pipeline_advancer.polling_timeout, { Orders: 0.5 });
+    assert.deepEqual(config.retention.completed, { Orders: 3600 }, 'durations become seconds');
+    assert.throws(() => resolveConfig({ pipeline_advancer: { polling_timeout: { Orders: 0.5 } } }), /pipeline_advancer\.polling_timeout must be a number/, 'one advancer set serves every pipeline');
+  });
+
+  test('durations are seconds or a number with a unit', () => {
+    const config = resolveConfig({ retention: { completed: '7d', halted: '36h', interval: '90s' }, job_worker: { timeout: { Orders: { Load: '500ms' } }, timeout_grace: 2 } });
+    assert.deepEqual([config.retention.completed, config.retention.halted, config.retention.interval, config.job_worker.timeout_grace], [604_800, 129_600, 90, 2]);
+    assert.deepEqual(config.job_worker.timeout, { Orders: { Load: 0.5 } });
+    assert.throws(() => resolveConfig({ retention: { completed: '7 days' } }, 'f.yml'), /^ConfigError: f\.yml: retention\.completed must be a duration: seconds as a number, or a string like "30s", "15m", "24h", "7d" \(got "7 days"\)\.$/);
+    assert.throws(() => resolveConfig({ retention: { completed: -1 } }), /retention\.completed must be a duration/);
   });
 
   test('a URL app becomes its href', () => {
@@ -361,5 +404,32 @@ describe('settingFor: step entry > pipeline entry or default > top-level default
   test('a step named "default" is the pipeline default', () => {
     // Step names share the namespace with the `default` entry; documents the consequence.
     assert.equal(settingFor({ Orders: { default: 3 } }, 9, 'Orders', 'default'), 3);
+  });
+});
+
+describe('per-pipeline and per-step settings are checked against the app at engine start', () => {
+  const app = [
+    { name: 'GreetTeam', definition: { steps: new Map([['ListPeople', 0], ['Greet', 0], ['Report', 0]]) } },
+    { name: 'ImportOrders', definition: { steps: new Map([['FetchOrders', 0]]) } },
+  ];
+  const check = (options: object) => () => checkAppSettings(resolveConfig(options), app, 'config/ductwork.yml');
+
+  test('known names, defaults and scalars pass', () => {
+    check({ job_worker: { max_retry: { default: 3, GreetTeam: { default: 4, Greet: 8 }, ImportOrders: 2 }, count: { GreetTeam: 2 } } })();
+    check({ job_worker: { max_retry: 5, max_crash: { default: 1 } }, pipeline_advancer: { steps: { max_depth: { GreetTeam: { ListPeople: 10 } } } } })();
+  });
+
+  test('a misspelt pipeline is refused with the nearest name', () => {
+    assert.throws(check({ job_worker: { max_retry: { GreetTeem: { Greet: 8 } } } }), (e: Error & { code?: string }) =>
+      e instanceof ConfigError && e.code === 'unknown_pipeline' &&
+      e.message === 'config/ductwork.yml: job_worker.max_retry.GreetTeem: "GreetTeem" is not a pipeline of the app module (pipelines: GreetTeam, ImportOrders); did you mean "job_worker.max_retry.GreetTeam"?');
+    assert.throws(check({ retention: { halted: { Nothing: 60 } } }), /retention\.halted\.Nothing: "Nothing" is not a pipeline of the app module \(pipelines: GreetTeam, ImportOrders\)\.$/);
+  });
+
+  test('a misspelt step is refused with the nearest step of that pipeline', () => {
+    assert.throws(check({ job_worker: { max_crash: { GreetTeam: { Gret: 8 } } } }), (e: Error & { code?: string }) =>
+      e.code === 'config_invalid' &&
+      /job_worker\.max_crash\.GreetTeam\.Gret: "Gret" is not a step of GreetTeam \(steps: ListPeople, Greet, Report\); did you mean "job_worker\.max_crash\.GreetTeam\.Greet"\?/.test(e.message));
+    assert.throws(check({ pipeline_advancer: { steps: { max_depth: { ImportOrders: { FetchOrder: 1 } } } } }), /did you mean "pipeline_advancer\.steps\.max_depth\.ImportOrders\.FetchOrders"\?/);
   });
 });

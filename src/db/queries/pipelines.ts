@@ -1,4 +1,7 @@
-import type { Queryable, Sql } from '../connect.js';
+import type { RetentionKeepTimes } from '../../config/retention.js';
+
+export type { RetentionKeepTimes };
+import { rowsJson, type Queryable, type Sql } from '../connect.js';
 
 /** Pipeline (and run) statuses. */
 export type PipelineStatus = 'in_progress' | 'completed' | 'halted';
@@ -32,12 +35,6 @@ export function setPipelineStatus(sql: Queryable, id: string, status: PipelineSt
   return sql`update pipelines set status = ${status}, updated_at = clock_timestamp() where id = ${id}`;
 }
 
-/** Keep-times in seconds (0 = forever): the defaults, and overrides by pipeline class. */
-export interface KeepTimes {
-  completed: number;
-  halted: number;
-  byPipeline: { pipeline: string; completed: number; halted: number }[];
-}
 
 const RETENTION_LOCK = 'ductwork.retention.';
 
@@ -52,19 +49,18 @@ const RETENTION_LOCK = 'ductwork.retention.';
 export async function deleteExpiredPipelines(
   sql: Sql,
   schema: string,
-  keep: KeepTimes,
+  keep: RetentionKeepTimes,
   limit: number,
   dryRun = false,
 ): Promise<{ deleted: number; steps: number } | 'busy'> {
   return sql.begin(async (tx) => {
     const [lock] = await tx`select pg_try_advisory_xact_lock(hashtextextended(${RETENTION_LOCK + schema}, 0)) as held`;
     if (!lock?.held) return 'busy' as const;
-    const overrides = JSON.stringify(keep.byPipeline);
     const shortest = Math.min(...[keep.completed, keep.halted, ...keep.byPipeline.flatMap((k) => [k.completed, k.halted])].filter((s) => s > 0));
     if (!Number.isFinite(shortest)) return { deleted: 0, steps: 0 };
     const [row] = await tx`
       with kept as (
-        select * from jsonb_to_recordset(${overrides}::jsonb) as t(pipeline text, completed float8, halted float8)
+        select * from jsonb_to_recordset(${rowsJson(tx, keep.byPipeline)}) as t(pipeline text, completed float8, halted float8)
       ), expired as (
         select p.id from pipelines p left join kept k on k.pipeline = p.klass
         where p.status <> 'in_progress'
