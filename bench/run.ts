@@ -35,6 +35,8 @@ const SYSTEMS: Record<string, string> = {
   'pg-boss': new URL('../../bench/peers/pg-boss.mjs', import.meta.url).pathname,
   dbos: new URL('../../bench/peers/dbos.mjs', import.meta.url).pathname,
 };
+/** Quick mode runs these for ductwork only (the peers' figures come from the full suite). */
+const QUICK_OURS_ONLY: readonly Scenario[] = ['many-pipelines', 'history', 'retention'];
 /** Cells that run on the private server (autovacuum on), not the shared one. */
 const PRIVATE: readonly Scenario[] = ['history', 'retention'];
 /** Cells a system does not run, and why (each gets an n/a row instead). */
@@ -55,8 +57,8 @@ const SIZES = {
     recovery: { inflight: 100, sleepMs: 2_000, capMs: 18_000 },
     backlog: { inflight: 100, sleepMs: 2_000, capMs: 30_000, backlog: 1_000, backlogMs: 200 },
     idle: { idleMs: 6_000, loadPipelines: 300, capMs: 20_000 },
-    many: { idleMs: 6_000 },
-    history: { batches: 6, batchPipelines: 300, burnPipelines: 200, latencyPipelines: 10, capMs: 60_000 },
+    many: { idleMs: 4_000 },
+    history: { batches: 6, batchPipelines: 200, burnPipelines: 200, latencyPipelines: 10, capMs: 60_000 },
     retention: { steps: 30_000, batchPipelines: 500, depthPipelines: 1_000, sampleMs: 2_000, tailMs: 4_000, capMs: 120_000 },
     floorSeconds: 3,
   },
@@ -132,6 +134,7 @@ writeFileSync(logFile, '');
  * run tuned only in every mode (they are long, and about storage, not settings).
  */
 function configsFor(system: string, scenario: Scenario): ConfigName[] {
+  if (mode === 'quick' && !args.systems && system !== 'ductwork' && QUICK_OURS_ONLY.includes(scenario)) return [];
   if (PRIVATE.includes(scenario)) return configs.includes('tuned') ? ['tuned'] : [];
   if (mode === 'full' || args.configs) return configs;
   return system === 'ductwork' && scenario === 'latency' ? ['default', 'tuned'] : ['tuned'];

@@ -76,6 +76,7 @@ export async function recovery(cell: Cell, sizes: RecoverySizes): Promise<Row[]>
     const row = base(cell, ready.version, metric, 'lower');
     const since = (t: number | undefined) => (t === undefined ? null : round(t - killedAt, 0));
     Object.assign(row, {
+      scenario: 'recovery',
       measure: backlog ? `backlog ${sizes.backlog.toLocaleString('en-US')}` : 'in flight only',
       p50_ms: since(firstAt),
       first_reclaim_ms: since(firstAt),
