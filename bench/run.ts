@@ -5,8 +5,8 @@
  * raw-SQL floor beside it. Results: bench/results/latest.{json,md,meta.json} for the full suite,
  * latest-quick.* for --quick, partial.* (not committed) when --only/--systems/--configs pick a subset.
  *
- *   npm run bench                         full suite (every config), 45–55 min on 2 cores
- *   npm run bench -- --quick              smaller sizes, tuned configs, under 3 minutes
+ *   npm run bench                         full suite (every config), about 90 min on 2 cores
+ *   npm run bench -- --quick              smaller sizes, tuned configs, about 5 minutes
  *   npm run bench -- --only throughput,latency --systems ductwork --configs tuned
  */
 import { execFileSync } from 'node:child_process';
@@ -52,14 +52,14 @@ const SIZES = {
   quick: {
     latency: { pipelines: 20, warmup: 1, capMs: 5_000 },
     throughput: { pipelines: 200, capMs: 15_000 },
-    expand: { items: 2_000, capMs: 15_000 },
+    expand: { items: 2_000, capMs: 10_000 },
     divide: { pipelines: 20, capMs: 15_000 },
     recovery: { inflight: 100, sleepMs: 2_000, capMs: 18_000 },
     backlog: { inflight: 100, sleepMs: 2_000, capMs: 30_000, backlog: 1_000, backlogMs: 200 },
     idle: { idleMs: 6_000, loadPipelines: 300, capMs: 20_000 },
     many: { idleMs: 4_000 },
     history: { batches: 6, batchPipelines: 200, burnPipelines: 200, latencyPipelines: 10, capMs: 60_000 },
-    retention: { steps: 30_000, batchPipelines: 500, depthPipelines: 1_000, sampleMs: 2_000, tailMs: 4_000, capMs: 120_000 },
+    retention: { steps: 20_000, batchPipelines: 500, depthPipelines: 1_000, sampleMs: 2_000, tailMs: 3_000, capMs: 120_000 },
     floorSeconds: 3,
   },
   full: {
