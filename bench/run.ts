@@ -146,9 +146,9 @@ function urlOn(serverUrl: string, db: string): string {
   return url.href;
 }
 
-function gitSha(): string | undefined {
+function gitSha(...args: string[]): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args.length ? args : ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
   } catch {
     return undefined;
   }
@@ -231,6 +231,8 @@ const meta = {
   concurrency: Number(args.concurrency),
   pool_size: Number(args.pool),
   git: sha,
+  // The last commit that changed the engine itself (bench commits on top of it do not change what is measured).
+  engine_commit: gitSha('log', '-1', '--format=%h', '--', 'src', 'workers', 'sql', 'package.json'),
   load_1m_at_start: Math.round(loadavg()[0]! * 100) / 100,
   sizes,
 };

@@ -189,6 +189,7 @@ export interface Meta {
   concurrency: number;
   pool_size: number;
   git: string | undefined;
+  engine_commit?: string | undefined;
   sizes: { floorSeconds: number };
   minutes: number;
   floor: FloorResult[] | string;
@@ -200,7 +201,7 @@ export interface Meta {
 export function render(rows: Row[], meta: Meta): { console: string; markdown: string } {
   const header = [
     `Benchmark results (${meta.mode}${meta.mode === 'quick' ? ' mode: smaller sizes, tuned configs only plus ductwork default for latency' : ''}), ${meta.date.slice(0, 16).replace('T', ' ')} UTC, ${meta.minutes.toFixed(1)} min`,
-    `Machine: ${meta.cpu}, ${meta.memory_gb} GiB; Node ${meta.node}; ${meta.postgres}, synchronous_commit=${meta.synchronous_commit}, shared_buffers=${meta.shared_buffers}; concurrency ${meta.concurrency}, pool ${meta.pool_size} (tuned); ductwork ${meta.git ?? ''}`,
+    `Machine: ${meta.cpu}, ${meta.memory_gb} GiB; Node ${meta.node}; ${meta.postgres}, synchronous_commit=${meta.synchronous_commit}, shared_buffers=${meta.shared_buffers}; concurrency ${meta.concurrency}, pool ${meta.pool_size} (tuned); ductwork ${meta.git ?? ''}${meta.engine_commit && meta.engine_commit !== meta.git ? ` (engine at ${meta.engine_commit})` : ''}`,
   ];
   if (meta.private_server) {
     const p = meta.private_server;
