@@ -77,7 +77,7 @@ runAdapter(async (spec, emit) => {
   const options = configFor(spec);
   let engine: Engine | undefined;
   let live: DuctworkClient | undefined;
-  const client = () => new DuctworkClient({ databaseUrl: spec.dbUrl, schema: SCHEMA, poolSize: 10 });
+  const client = (poolSize = 10) => new DuctworkClient({ databaseUrl: spec.dbUrl, schema: SCHEMA, poolSize });
   // What the last steps said, against what this process enqueued.
   let expectedLast = 0;
   let lastSeen = 0;
@@ -87,9 +87,10 @@ runAdapter(async (spec, emit) => {
   let queries = 0;
   let watcher: DuctworkClient | undefined;
   // Capped cells report completed steps: completed pipelines since start × steps a pipeline (or a
-  // small enqueue's own status reports).
+  // small enqueue's own status reports). Large enqueues keep no handles (they would weigh in the RSS).
   let completedAtStart = 0;
   let enqueued: { work: Work; handles: PipelineHandle[] }[] = [];
+  const keep = (work: Work, handles: PipelineHandle[]) => enqueued.push({ work, handles: handles.length <= 10 ? handles : [] });
 
   const channel = new BroadcastChannel(CHANNEL);
   channel.onmessage = (event) => {
@@ -100,7 +101,7 @@ runAdapter(async (spec, emit) => {
   channel.unref();
 
   async function counts(): Promise<Record<string, number>> {
-    watcher ??= client();
+    watcher ??= client(2);
     queries += 2; // overview() runs two statements
     return (await watcher.overview(0)).counts;
   }
@@ -119,11 +120,11 @@ runAdapter(async (spec, emit) => {
     async enqueue(work, isLive) {
       expectedLast += pipelinesOf(work);
       if (isLive) {
-        enqueued.push({ work, handles: await trigger((live ??= client()), work) });
+        keep(work, await trigger((live ??= client()), work));
         return;
       }
       const once = client();
-      enqueued.push({ work, handles: await trigger(once, work) });
+      keep(work, await trigger(once, work));
       await once.close();
     },
     async remaining() {
@@ -156,9 +157,14 @@ runAdapter(async (spec, emit) => {
     },
     async completedSteps() {
       let steps = 0;
-      const small = enqueued.filter((e) => e.handles.length <= 10);
-      for (const { handles } of small) for (const handle of handles) steps += (await handle.status()).steps.completed;
-      const rest = enqueued.filter((e) => e.handles.length > 10);
+      const small = enqueued.filter((e) => e.handles.length > 0);
+      for (const { handles } of small) {
+        for (const handle of handles) {
+          queries += 4; // status() runs four statements
+          steps += (await handle.status()).steps.completed;
+        }
+      }
+      const rest = enqueued.filter((e) => e.handles.length === 0);
       if (rest.length > 0) {
         const done = ((await counts()).completed ?? 0) - completedAtStart;
         const perPipeline = stepsOf(rest[0]!.work) / pipelinesOf(rest[0]!.work);
