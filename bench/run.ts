@@ -5,37 +5,61 @@
  * raw-SQL floor beside it. Results: bench/results/latest.{json,md,meta.json} for the full suite,
  * latest-quick.* for --quick, partial.* (not committed) when --only/--systems/--configs pick a subset.
  *
- *   npm run bench                         full suite (every config), 45–55 min on 2 cores
- *   npm run bench -- --quick              smaller sizes, tuned configs, under 3 minutes
+ *   npm run bench                         full suite (every config), about 90 min on 2 cores
+ *   npm run bench -- --quick              smaller sizes, tuned configs, about 5 minutes
  *   npm run bench -- --only throughput,latency --systems ductwork --configs tuned
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { burnDown, idle, latency, recovery, type Cell, type Row } from './lib/cells.js';
+import { notApplicable, type Cell, type Row, type Sql } from './lib/cell.js';
+import { burnDown, idle, latency, manyPipelines } from './lib/cells.js';
 import { AdapterChild } from './lib/child.js';
 import { pgbenchMissing, runFloor, type FloorResult } from './lib/floor.js';
+import { history } from './lib/history.js';
+import { REPORTED_SETTINGS, startPrivateServer, type PrivateServer } from './lib/private-pg.js';
 import type { ConfigName } from './lib/protocol.js';
+import { recovery } from './lib/recovery.js';
 import { addRatios, render, type Meta } from './lib/report.js';
+import { retention } from './lib/retention.js';
 
-const SCENARIOS = ['latency', 'throughput', 'expand', 'divide', 'recovery', 'idle'] as const;
+const SCENARIOS = ['latency', 'throughput', 'expand', 'divide', 'recovery', 'recovery-backlog', 'idle', 'many-pipelines', 'history', 'retention'] as const;
 type Scenario = (typeof SCENARIOS)[number];
+/** `--only recovery` also runs its backlog variant; `--only sustained` is the history cell (its build). */
+const ALIASES: Record<string, Scenario[]> = { recovery: ['recovery', 'recovery-backlog'], sustained: ['history'] };
 const SYSTEMS: Record<string, string> = {
   ductwork: new URL('./ductwork/adapter.js', import.meta.url).pathname,
   'graphile-worker': new URL('../../bench/peers/graphile-worker.mjs', import.meta.url).pathname,
   'pg-boss': new URL('../../bench/peers/pg-boss.mjs', import.meta.url).pathname,
+  dbos: new URL('../../bench/peers/dbos.mjs', import.meta.url).pathname,
+};
+/** Quick mode runs these for ductwork only (the peers' figures come from the full suite). */
+const QUICK_OURS_ONLY: readonly Scenario[] = ['many-pipelines', 'history', 'retention'];
+/** Cells that run on the private server (autovacuum on), not the shared one. */
+const PRIVATE: readonly Scenario[] = ['history', 'retention'];
+/** Cells a system does not run, and why (each gets an n/a row instead). */
+const NOT_RUN: Partial<Record<Scenario, Record<string, string>>> = {
+  'recovery-backlog': {
+    'graphile-worker': 'OSS graphile-worker releases a dead worker\'s jobs after 4 h (the in-flight-only row shows no re-claim within its cap)',
+  },
+  history: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (issue 13 measures the engine\'s own history)'])),
+  retention: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (the retention keys under test are the engine\'s)'])),
 };
 
 const SIZES = {
   quick: {
     latency: { pipelines: 20, warmup: 1, capMs: 5_000 },
     throughput: { pipelines: 200, capMs: 15_000 },
-    expand: { items: 2_000, capMs: 15_000 },
+    expand: { items: 2_000, capMs: 10_000 },
     divide: { pipelines: 20, capMs: 15_000 },
     recovery: { inflight: 100, sleepMs: 2_000, capMs: 18_000 },
+    backlog: { inflight: 100, sleepMs: 2_000, capMs: 30_000, backlog: 1_000, backlogMs: 200 },
     idle: { idleMs: 6_000, loadPipelines: 300, capMs: 20_000 },
+    many: { idleMs: 4_000 },
+    history: { batches: 6, batchPipelines: 200, burnPipelines: 200, latencyPipelines: 10, capMs: 60_000 },
+    retention: { steps: 20_000, batchPipelines: 500, depthPipelines: 1_000, sampleMs: 2_000, tailMs: 3_000, capMs: 120_000 },
     floorSeconds: 3,
   },
   full: {
@@ -44,7 +68,11 @@ const SIZES = {
     expand: { items: 10_000, capMs: 120_000 },
     divide: { pipelines: 100, capMs: 120_000 },
     recovery: { inflight: 100, sleepMs: 3_000, capMs: 60_000 },
+    backlog: { inflight: 100, sleepMs: 3_000, capMs: 120_000, backlog: 5_000, backlogMs: 500 },
     idle: { idleMs: 60_000, loadPipelines: 10_000, capMs: 360_000 },
+    many: { idleMs: 20_000 },
+    history: { batches: 10, batchPipelines: 10_000, burnPipelines: 1_000, latencyPipelines: 50, capMs: 300_000 },
+    retention: { steps: 1_000_000, batchPipelines: 1_000, depthPipelines: 2_000, sampleMs: 5_000, tailMs: 70_000, capMs: 1_200_000 },
     floorSeconds: 12,
   },
 };
@@ -88,7 +116,9 @@ for (const assignment of args.set ?? []) {
   if (!match || !group || !(match[2]! in group)) throw new Error(`--set ${assignment}: expected <scenario>.<size>=<number>, one of ${JSON.stringify(sizes)}`);
   group[match[2]!] = Number(match[3]);
 }
-const scenarios = list<Scenario>(args.only, SCENARIOS, 'scenario');
+const scenarios = args.only
+  ? [...new Set(args.only.split(',').map((x) => x.trim()).filter(Boolean).flatMap((x) => ALIASES[x] ?? list<Scenario>(x, SCENARIOS, 'scenario')))]
+  : [...SCENARIOS];
 const systems = list(args.systems, Object.keys(SYSTEMS), 'system');
 const configs = list<ConfigName>(args.configs, ['default', 'tuned'], 'config');
 const subset = Boolean(args.only || args.systems || args.configs);
@@ -99,21 +129,26 @@ mkdirSync(resultsDir, { recursive: true });
 const logFile = `${resultsDir}children.log`;
 writeFileSync(logFile, '');
 
-/** Quick mode runs tuned configs only, plus ductwork's default for latency. */
+/**
+ * Quick mode runs tuned configs only, plus ductwork's default for latency. History and retention
+ * run tuned only in every mode (they are long, and about storage, not settings).
+ */
 function configsFor(system: string, scenario: Scenario): ConfigName[] {
+  if (mode === 'quick' && !args.systems && system !== 'ductwork' && QUICK_OURS_ONLY.includes(scenario)) return [];
+  if (PRIVATE.includes(scenario)) return configs.includes('tuned') ? ['tuned'] : [];
   if (mode === 'full' || args.configs) return configs;
   return system === 'ductwork' && scenario === 'latency' ? ['default', 'tuned'] : ['tuned'];
 }
 
-function dbUrl(db: string): string {
-  const url = new URL(adminUrl);
+function urlOn(serverUrl: string, db: string): string {
+  const url = new URL(serverUrl);
   url.pathname = `/${db}`;
   return url.href;
 }
 
-function gitSha(): string | undefined {
+function gitSha(...args: string[]): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args.length ? args : ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
   } catch {
     return undefined;
   }
@@ -130,15 +165,36 @@ async function runCell(cell: Cell, scenario: Scenario): Promise<Row[]> {
     case 'divide':
       return burnDown(cell, { kind: 'divide', pipelines: sizes.divide.pipelines, keyPrefix: 'd' }, sizes.divide.capMs);
     case 'recovery':
-      return recovery(cell, sizes.recovery);
+      return recovery(cell, { ...sizes.recovery, backlog: 0, backlogMs: 0 });
+    case 'recovery-backlog':
+      return recovery(cell, sizes.backlog);
     case 'idle':
       return idle(cell, sizes.idle);
+    case 'many-pipelines':
+      return manyPipelines(cell, sizes.many);
+    case 'history':
+      return history(cell, sizes.history);
+    case 'retention':
+      return retention(cell, sizes.retention);
   }
 }
 
+/** How long a cell may take before the runner gives up on it (a hang, not a slow system: caps come first). */
 function cellBudgetMs(scenario: Scenario): number {
-  const s = sizes[scenario] as { capMs: number; idleMs?: number };
-  return s.capMs + (s.idleMs ?? 0) + 180_000;
+  switch (scenario) {
+    case 'recovery-backlog':
+      return sizes.backlog.capMs + 180_000;
+    case 'many-pipelines':
+      return 2 * sizes.many.idleMs + 180_000;
+    case 'history':
+      return (sizes.history.batches + 4) * sizes.history.capMs + 600_000;
+    case 'retention':
+      return sizes.retention.capMs + sizes.retention.tailMs + 300_000;
+    default: {
+      const s = sizes[scenario] as { capMs: number; idleMs?: number };
+      return s.capMs + (s.idleMs ?? 0) + 180_000;
+    }
+  }
 }
 
 const SERVER_GONE = /shutting down|starting up|ECONNREFUSED|ECONNRESET|terminating connection|CONNECTION_(CLOSED|ENDED|DESTROYED)|Connection terminated/i;
@@ -175,6 +231,8 @@ const meta = {
   concurrency: Number(args.concurrency),
   pool_size: Number(args.pool),
   git: sha,
+  // The last commit that changed the engine itself (bench commits on top of it do not change what is measured).
+  engine_commit: gitSha('log', '-1', '--format=%h', '--', 'src', 'workers', 'sql', 'package.json'),
   load_1m_at_start: Math.round(loadavg()[0]! * 100) / 100,
   sizes,
 };
@@ -207,24 +265,54 @@ if (!floorSkipped) {
 const plan: { scenario: Scenario; system: string; config: ConfigName }[] = [];
 for (const scenario of scenarios) for (const system of systems) for (const config of configsFor(system, scenario)) plan.push({ scenario, system, config });
 
+/** The private server (autovacuum on) for history and retention, started the first time a cell needs it. */
+let privateServer: (PrivateServer & { admin: Sql; monitor: Sql; settings: Record<string, string> }) | undefined;
+async function privateOne(): Promise<NonNullable<typeof privateServer>> {
+  if (privateServer) return privateServer;
+  process.stdout.write('(starting the private PostgreSQL for history/retention … ');
+  const started = await startPrivateServer((line) => appendFileSync(logFile, `[private-pg] ${line}\n`));
+  const privateAdmin = postgres(started.adminUrl, { max: 2, onnotice: () => {} }) as unknown as Sql;
+  const privateMonitor = postgres(started.adminUrl, { max: 1, fetch_types: false, onnotice: () => {} }) as unknown as Sql;
+  const settings = Object.fromEntries(
+    (await privateAdmin`select name, setting || coalesce(unit, '') as value from pg_settings where name in ${privateAdmin(REPORTED_SETTINGS)}`).map((r) => [r.name as string, r.value as string]),
+  );
+  process.stdout.write(`PostgreSQL ${settings.server_version}, autovacuum ${settings.autovacuum}) `);
+  privateServer = { ...started, admin: privateAdmin, monitor: privateMonitor, settings };
+  return privateServer;
+}
+
 const rows: Row[] = [];
 let failed = 0;
 for (const [n, { scenario, system, config }] of plan.entries()) {
-  const db = `bench_${system.replace(/-/g, '_')}_${scenario}`;
-  const cell: Cell = {
-    system, adapter: SYSTEMS[system]!, config, scenario, mode, db, dbUrl: dbUrl(db),
-    concurrency: Number(args.concurrency), poolSize: Number(args.pool), monitor, logFile,
-    env: sha ? { BENCH_GIT_SHA: sha } : {},
-  };
+  const db = `bench_${system.replace(/-/g, '_')}_${scenario.replace(/-/g, '_')}`;
   const t = performance.now();
   process.stdout.write(`[${n + 1}/${plan.length} at ${elapsed()}] ${scenario} · ${system} · ${config} … `);
   const load = Math.round(loadavg()[0]! * 100) / 100;
+  const reason = NOT_RUN[scenario]?.[system];
+  if (reason) {
+    const row = notApplicable({ scenario, system, config, mode } as Cell, '', 'steps_per_s', 'higher', reason, {
+      ...(scenario === 'recovery-backlog' ? { scenario: 'recovery', measure: `backlog ${sizes.backlog.backlog.toLocaleString('en-US')}` } : {}),
+    });
+    rows.push(row);
+    console.log(`n/a (${reason})`);
+    continue;
+  }
+  const onPrivate = PRIVATE.includes(scenario) ? await privateOne() : undefined;
+  const cellAdmin = (onPrivate?.admin ?? admin) as unknown as Sql;
+  const serverUrl = onPrivate?.adminUrl ?? adminUrl;
+  const cell: Cell = {
+    system, adapter: SYSTEMS[system]!, config, scenario, mode, db, dbUrl: urlOn(serverUrl, db),
+    concurrency: Number(args.concurrency), poolSize: Number(args.pool), monitor: onPrivate?.monitor ?? monitor, admin: cellAdmin,
+    urlOf: (name) => urlOn(serverUrl, name), logFile,
+    env: sha ? { BENCH_GIT_SHA: sha } : {},
+    ...(onPrivate ? { server: onPrivate.settings } : {}),
+  };
   let retried: string | undefined;
   for (let attempt = 0; ; attempt++) {
     let timer: NodeJS.Timeout | undefined;
     try {
-      await withServer(() => admin.unsafe(`drop database if exists ${db} with (force)`));
-      await withServer(() => admin.unsafe(`create database ${db}`));
+      await withServer(() => cellAdmin.unsafe(`drop database if exists ${db} with (force)`));
+      await withServer(() => cellAdmin.unsafe(`create database ${db}`));
       const budget = cellBudgetMs(scenario);
       const out = await Promise.race([
         runCell(cell, scenario),
@@ -248,18 +336,23 @@ for (const [n, { scenario, system, config }] of plan.entries()) {
       }
       failed++;
       rows.push({
-        scenario, system, version: '', steps_per_s: null, p50_ms: null, p99_ms: null, commits_per_step: null,
+        scenario: scenario === 'recovery-backlog' ? 'recovery' : scenario, system, version: '', steps_per_s: null, p50_ms: null, p99_ms: null, commits_per_step: null,
         cpu_ms_per_1k_steps: null, peak_rss_mb: null, config, mode, status: 'failed', metric: 'steps_per_s', better: 'higher', error: message,
-        load_1m_at_start: load,
+        load_1m_at_start: load, ...(scenario === 'recovery-backlog' ? { measure: `backlog ${sizes.backlog.backlog.toLocaleString('en-US')}` } : {}),
       });
       console.log(`FAILED: ${message}`);
       break;
     } finally {
       clearTimeout(timer);
       for (const child of AdapterChild.live) child.kill();
-      if (!args.keep) await withServer(() => admin.unsafe(`drop database if exists ${db} with (force)`)).catch(() => {});
+      if (!args.keep) await withServer(() => cellAdmin.unsafe(`drop database if exists ${db} with (force)`)).catch(() => {});
     }
   }
+}
+if (privateServer) {
+  await privateServer.admin.end({ timeout: 1 }).catch(() => {});
+  await privateServer.monitor.end({ timeout: 1 }).catch(() => {});
+  await privateServer.stop();
 }
 
 async function waitForServer(): Promise<void> {
@@ -280,15 +373,27 @@ function elapsed(): string {
 }
 
 function summary(r: Row): string {
+  if (r.status === 'n/a') return String(r.notes);
   const value = r[r.metric];
-  const unit = r.metric === 'steps_per_s' ? ' steps/s' : r.metric.endsWith('_ms') ? ' ms' : r.metric === 'idle_queries_per_s' ? ' xact/s idle' : '';
-  return `${r.measure ? `${r.measure} p50 ` : ''}${value ?? '—'}${r.measure ? ' ms' : unit}${r.status === 'capped' ? ' (capped)' : ''}`;
+  const unit =
+    r.metric === 'steps_per_s' ? ' steps/s'
+    : r.metric.endsWith('_ms') ? ' ms'
+    : r.metric.endsWith('_mb') ? ' MB'
+    : r.metric === 'idle_queries_per_s' ? ' xact/s idle'
+    : r.metric.endsWith('ratio') || r.metric === 'vs_empty' ? '×'
+    : '';
+  const label = r.measure ? `${r.scenario === 'latency' ? `${r.measure} p50` : r.measure} ` : r.scenario === 'sustained' ? 'sustained last ÷ first batch ' : '';
+  return `${label}${value ?? '—'}${unit}${r.status === 'capped' ? ' (capped)' : ''}`;
 }
 
 addRatios(rows);
 const minutes = (performance.now() - started) / 60_000;
-const ok = plan.length - failed;
-const fullMeta: Meta = { ...(meta as Omit<Meta, 'minutes' | 'floor'>), minutes: Math.round(minutes * 10) / 10, floor: floor ?? floorSkipped ?? 'skipped' };
+const notRun = plan.filter((p) => NOT_RUN[p.scenario]?.[p.system]).length;
+const ok = plan.length - failed - notRun;
+const fullMeta: Meta = {
+  ...(meta as Omit<Meta, 'minutes' | 'floor'>), minutes: Math.round(minutes * 10) / 10, floor: floor ?? floorSkipped ?? 'skipped',
+  ...(privateServer ? { private_server: privateServer.settings } : {}),
+};
 const rendered = render(rows, fullMeta);
 console.log(`\n${rendered.console}`);
 const name = subset ? 'partial' : mode === 'quick' ? 'latest-quick' : 'latest';
@@ -296,7 +401,7 @@ writeFileSync(`${resultsDir}${name}.json`, `${JSON.stringify(rows, null, 2)}\n`)
 writeFileSync(`${resultsDir}${name}.meta.json`, `${JSON.stringify(fullMeta, null, 2)}\n`);
 writeFileSync(`${resultsDir}${name}.md`, rendered.markdown);
 console.log(`\nwrote bench/results/${name}.json, ${name}.md, ${name}.meta.json (children's output: bench/results/children.log)`);
-console.log(`${ok} cells ok, ${failed} failed`);
+console.log(`${ok} cells ok, ${failed} failed${notRun ? ` (${notRun} not run: n/a for that system)` : ''}`);
 await admin.end({ timeout: 1 }).catch(() => {});
 await monitor.end({ timeout: 1 }).catch(() => {});
 process.exit(failed > 0 ? 1 : 0);

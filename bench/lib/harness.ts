@@ -7,8 +7,20 @@ import { CHAIN_STEPS, now, type ChildMessage, type Entry, type RunnerMessage, ty
 
 export interface SystemUnderTest {
   version: string;
-  /** One row with an integer column `n`: units of work not finished yet (the runner polls it). */
-  remainingSql: string;
+  /**
+   * One row with an integer column `n`: units of work not finished yet (the runner polls it on a
+   * connection of its own). A system whose tables the bench must not read leaves it out and
+   * implements `remaining` instead.
+   */
+  remainingSql?: string;
+  /** Units of work not finished yet, and how many queries the system ran to find out (cumulative). */
+  remaining?(): Promise<{ n: number; queries: number }>;
+  /** The schema holding the system's tables (its row writes are read from pg_stat_user_tables). */
+  statsSchema?: string;
+  /** Why this system cannot run the cell's configuration, when it cannot. */
+  unsupported?: string;
+  /** Queries `remaining` and `completedSteps` ran so far (the runner subtracts them from the commits). */
+  readonly probeQueries?: number;
   setup(): Promise<void>;
   /** `live: false` = before start, through a pool closed afterwards; `live: true` = while running. */
   enqueue(work: Work, live: boolean): Promise<void>;
@@ -69,7 +81,12 @@ export function runAdapter(factory: Factory): void {
         case 'init': {
           system = await factory(message.spec, emit);
           await system.setup();
-          send({ type: 'ready', version: system.version, remainingSql: system.remainingSql });
+          send({
+            type: 'ready', version: system.version,
+            ...(system.remainingSql === undefined ? {} : { remainingSql: system.remainingSql }),
+            ...(system.statsSchema === undefined ? {} : { statsSchema: system.statsSchema }),
+            ...(system.unsupported === undefined ? {} : { unsupported: system.unsupported }),
+          });
           break;
         }
         case 'enqueue': {
@@ -90,10 +107,15 @@ export function runAdapter(factory: Factory): void {
         case 'forward':
           forward = message.on;
           break;
+        case 'remaining': {
+          if (!system!.remaining) throw new Error(`${message.cmd}: this adapter has remainingSql; the runner polls it itself`);
+          send({ type: 'remaining', ...(await system!.remaining()) });
+          break;
+        }
         case 'stop': {
           const completed = await system!.completedSteps().catch(() => -1);
           await system!.stop();
-          send({ type: 'stopped', completed });
+          send({ type: 'stopped', completed, queries: system!.probeQueries ?? 0 });
           process.disconnect();
           // Give the IPC channel a moment to flush, then leave even if a handle lingers.
           setTimeout(() => process.exit(0), 200).unref();

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import type postgres from 'postgres';
+import postgres from 'postgres';
 
 const TICK_MS = 1000 / Number(tryExec('getconf', ['CLK_TCK']) ?? 100);
 
@@ -103,4 +103,39 @@ export class Sampler {
     const rows = await this.monitor`select pid from pg_stat_activity where datname = ${this.db} and backend_type = 'client backend'`;
     return rows.map((r) => r.pid as number);
   }
+}
+
+/** Cumulative row counters of one schema's tables (pg_stat_user_tables), summed. */
+export interface RowWrites {
+  ins: number;
+  upd: number;
+  del: number;
+  hot: number;
+}
+
+/**
+ * The schema's row counters, read on a connection of its own to the cell's database (the view is
+ * per database). Backends publish their counters at most once a second and at exit, so read it
+ * after the system's backends have gone.
+ */
+export async function rowWrites(url: string, schema: string): Promise<RowWrites> {
+  const sql = postgres(url, { max: 1, fetch_types: false, onnotice: () => {} });
+  try {
+    const [row] = await sql`
+      select coalesce(sum(n_tup_ins), 0)::float8 as ins, coalesce(sum(n_tup_upd), 0)::float8 as upd,
+             coalesce(sum(n_tup_del), 0)::float8 as del, coalesce(sum(n_tup_hot_upd), 0)::float8 as hot
+      from pg_stat_user_tables where schemaname = ${schema}`;
+    return { ins: Number(row!.ins), upd: Number(row!.upd), del: Number(row!.del), hot: Number(row!.hot) };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Total size of the schema's tables with their indexes and TOAST (sum of pg_total_relation_size), in MB. */
+export async function schemaSizeMb(sql: Sql, schema: string): Promise<number> {
+  const [row] = await sql`
+    select coalesce(sum(pg_total_relation_size(c.oid)), 0)::float8 as bytes
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relkind in ('r', 'p', 'm')`;
+  return Number(row!.bytes) / 2 ** 20;
 }

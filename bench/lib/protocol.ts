@@ -4,7 +4,7 @@
  */
 
 /** The workloads, by the steps they are made of. An adapter registers only the ones a cell uses. */
-export type WorkKind = 'chain' | 'traced' | 'expand' | 'divide' | 'sleep';
+export type WorkKind = 'chain' | 'traced' | 'expand' | 'divide' | 'sleep' | 'many';
 
 /** Work to enqueue: pre-queued before `start` (burn-down) or while running (latency, idle load). */
 export type Work =
@@ -16,6 +16,12 @@ export type Work =
   | { kind: 'divide'; pipelines: number; keyPrefix: string }
   /** `pipelines` one-step pipelines whose step reports its entry and sleeps `ms`. */
   | { kind: 'sleep'; pipelines: number; ms: number; keyPrefix: string };
+
+/**
+ * The many-pipelines cell registers this many kinds of job (pipeline classes, queues, tasks) and
+ * runs none of them: only the idle cost of serving them is measured.
+ */
+export const MANY_CLASSES = 20;
 
 /** Every chain has this many steps (the ductwork pipelines are defined statically). */
 export const CHAIN_STEPS = 10;
@@ -38,12 +44,19 @@ export function stepsOf(work: Work): number {
   }
 }
 
+/** Pipelines (top-level units of work, each with one final step) in `work`. */
+export function pipelinesOf(work: Work): number {
+  return work.kind === 'expand' ? 1 : work.pipelines;
+}
+
 /** A step body's report: its key (pipeline), index in the chain, and wall-clock ms of entry/exit. */
 export interface Entry {
   k: string;
   i: number;
   t0: number;
   t1?: number;
+  /** The system's own count of crash re-runs of this step, where it exposes one (ductwork's `execution.crashCount`). */
+  c?: number;
 }
 
 export type ConfigName = 'default' | 'tuned';
@@ -63,6 +76,10 @@ export interface Spec {
    * and tuned peers apply their crash-recovery settings.
    */
   inflight?: number;
+  /** Worker threads, where the system has them and the cell pins them (the idle cell: 2). */
+  threads?: number;
+  /** Retention keep-times for the retention cell (ductwork's `retention` keys). */
+  retention?: { completed: string; halted: string; interval: number };
 }
 
 export type RunnerMessage =
@@ -71,15 +88,26 @@ export type RunnerMessage =
   | { cmd: 'start' }
   | { cmd: 'latency'; pipelines: number; warmup: number; capMs: number }
   | { cmd: 'forward'; on: boolean }
+  | { cmd: 'remaining' }
   | { cmd: 'stop' };
 
 export type ChildMessage =
-  | { type: 'ready'; version: string; remainingSql: string }
+  | {
+      type: 'ready';
+      version: string;
+      /** The runner polls this SQL itself; without it, it asks the child (`remaining`). */
+      remainingSql?: string;
+      /** Schema whose pg_stat_user_tables counters are the system's row writes. */
+      statsSchema?: string;
+      /** Set when the system cannot run the cell's configuration (the cell reports n/a with this reason). */
+      unsupported?: string;
+    }
+  | { type: 'remaining'; n: number; queries: number }
   | { type: 'enqueued'; ms: number }
   | { type: 'started'; t0: number; ms: number }
   | { type: 'latency'; trigger: number[]; step: number[]; pipelines: number; steps: number }
   | { type: 'entry'; e: Entry }
-  | { type: 'stopped'; completed: number }
+  | { type: 'stopped'; completed: number; queries: number }
   | { type: 'error'; message: string };
 
 /** Wall-clock milliseconds, high resolution, comparable across threads and processes of one host. */

@@ -25,7 +25,7 @@
 import { Logger, makeWorkerUtils, run, runMigrations } from 'graphile-worker';
 import { readFileSync } from 'node:fs';
 import { chunks, runAdapter } from '../../dist/bench/lib/harness.js';
-import { CHAIN_STEPS, LANES, LANE_STEPS, now } from '../../dist/bench/lib/protocol.js';
+import { CHAIN_STEPS, LANES, LANE_STEPS, MANY_CLASSES, now } from '../../dist/bench/lib/protocol.js';
 
 const VERSION = JSON.parse(readFileSync(new URL('../node_modules/graphile-worker/package.json', import.meta.url), 'utf8')).version;
 const silent = new Logger(() => () => {});
@@ -86,6 +86,8 @@ runAdapter(async (spec, emit) => {
     },
     collapse: async () => void completed++,
     combine: async () => void completed++,
+    // The many-pipelines cell: 20 more task identifiers (one worker polls for all of them).
+    ...(spec.uses.includes('many') ? Object.fromEntries(Array.from({ length: MANY_CLASSES }, (_, n) => [`many${n + 1}`, async () => void completed++])) : {}),
     sleep: async (/** @type {any} */ p) => {
       emit({ k: p.k, i: 0, t0: now() });
       await new Promise((resolve) => setTimeout(resolve, p.ms));
@@ -100,6 +102,7 @@ runAdapter(async (spec, emit) => {
   return {
     version: VERSION,
     remainingSql: 'select count(*)::int as n from graphile_worker._private_jobs',
+    statsSchema: 'graphile_worker',
     async setup() {
       await runMigrations({ connectionString, logger: silent });
       const utils = await makeWorkerUtils({ connectionString, logger: silent });

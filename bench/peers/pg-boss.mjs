@@ -25,14 +25,17 @@
  *   wait for the 30 s notify-mode backstop poll.
  *   The default config relies on expireInSeconds (15 min).
  * In recovery cells every config runs the cell's in-flight count as one batch (batchSize = inflight).
+ * The many-pipelines cell creates 20 queues with one `work()` each (a pg-boss user's 20 job kinds).
  */
 import { PgBoss } from 'pg-boss';
 import { readFileSync } from 'node:fs';
 import { chunks, runAdapter } from '../../dist/bench/lib/harness.js';
-import { CHAIN_STEPS, LANES, LANE_STEPS, now } from '../../dist/bench/lib/protocol.js';
+import { CHAIN_STEPS, LANES, LANE_STEPS, MANY_CLASSES, now } from '../../dist/bench/lib/protocol.js';
 
 const VERSION = JSON.parse(readFileSync(new URL('../node_modules/pg-boss/package.json', import.meta.url), 'utf8')).version;
-const QUEUES = { chain: ['step'], traced: ['step'], expand: ['expand', 'item', 'collapse'], divide: ['divide', 'lane', 'combine'], sleep: ['sleep'] };
+const MANY = Array.from({ length: MANY_CLASSES }, (_, n) => `many${String(n + 1).padStart(2, '0')}`);
+/** @type {Record<string, string[]>} the many-pipelines cell: 20 queues, each with its own worker. */
+const QUEUES = { chain: ['step'], traced: ['step'], expand: ['expand', 'item', 'collapse'], divide: ['divide', 'lane', 'combine'], sleep: ['sleep'], many: MANY };
 
 runAdapter(async (spec, emit) => {
   const tuned = spec.config === 'tuned';
@@ -93,6 +96,7 @@ runAdapter(async (spec, emit) => {
     },
     collapse: async () => void completed++,
     combine: async () => void completed++,
+    ...Object.fromEntries(MANY.map((name) => [name, async () => void completed++])),
     sleep: async (p) => {
       emit({ k: p.k, i: 0, t0: now() });
       await new Promise((resolve) => setTimeout(resolve, p.ms));
@@ -116,6 +120,7 @@ runAdapter(async (spec, emit) => {
   return {
     version: VERSION,
     remainingSql: "select count(*)::int as n from pgboss.job where state < 'completed'",
+    statsSchema: 'pgboss',
     async setup() {
       await boss.start();
       for (const name of queues) {
