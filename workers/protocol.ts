@@ -12,6 +12,13 @@ export interface StepTask {
   /** JSON text of the step's input. */
   input: string;
   info: TaskInfo;
+  /** The step has a timeout: its thread reports that it runs it ({@link StepRunning}), so it can be stopped. */
+  watched?: boolean;
+}
+
+/** Sent from a worker thread to the main thread when it starts a watched step. */
+export interface StepRunning {
+  ductworkRunning: string;
 }
 
 /** The outcome of user code: output JSON text, or the error it threw (user errors only). */

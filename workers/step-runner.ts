@@ -9,7 +9,7 @@ import { findPipelines, stepRegistry } from '../src/definition/registry.js';
 import type { Json } from '../src/definition/json.js';
 import type { StepContext } from '../src/definition/step.js';
 import { assertContextKey, encodeContextValue, executeStep } from './execute-step.js';
-import type { ContextRequestBody, ContextResponse, StepAbort, StepTask, StepTaskResult } from './protocol.js';
+import type { ContextRequestBody, ContextResponse, StepAbort, StepRunning, StepTask, StepTaskResult } from './protocol.js';
 
 const { app } = workerData as { app: string };
 const registry = stepRegistry(findPipelines((await import(app)) as Record<string, unknown>));
@@ -71,6 +71,7 @@ export default async function runStep(task: StepTask): Promise<StepTaskResult> {
   const key = task.info.executionId;
   const controller = new AbortController();
   running.set(key, controller);
+  if (task.watched) channel.port1.postMessage({ ductworkRunning: key } satisfies StepRunning);
   try {
     return await executeStep(registry, task, contextFor(task), controller.signal);
   } finally {

@@ -52,8 +52,6 @@ interface PendingSuccess {
 interface Running {
   claim: ClaimedJob;
   startedAt: number;
-  /** Aborting it terminates the worker thread (a step that ignored its signal past the grace period). */
-  terminate: AbortController;
   timers: NodeJS.Timeout[];
   /** Set when the step's timeout expired: whatever it does next, the attempt failed with `step_timeout`. */
   timedOut?: number;
@@ -228,14 +226,14 @@ export class JobWorker {
   }
 
   #dispatch(claim: ClaimedJob): void {
-    const terminate = new AbortController();
-    const running: Running = { claim, startedAt: performance.now(), terminate, timers: [] };
+    const running: Running = { claim, startedAt: performance.now(), timers: [] };
     this.#inflight.set(claim.id, running);
     this.#byToken.set(claim.claim_token, running);
     this.#running.set(claim.pipeline_klass, (this.#running.get(claim.pipeline_klass) ?? 0) + 1);
     const timeout = this.#deps.timeoutOf(claim.pipeline_klass, claim.klass);
     if (timeout > 0) this.#armTimeout(running, timeout);
     const task: StepTask = {
+      watched: timeout > 0,
       step: claim.klass,
       input: claim.input,
       info: {
@@ -248,7 +246,7 @@ export class JobWorker {
         crashCount: claim.crash_count,
       },
     };
-    this.#deps.pool.run(task, terminate.signal).then(
+    this.#deps.pool.run(task).then(
       (result) => {
         if (running.timedOut !== undefined) void this.#recordFailure(running, 'failure', this.#timeoutError(running));
         else if (result.ok) this.#queueSuccess(running, result.output);
@@ -274,7 +272,7 @@ export class JobWorker {
       pool.abortStep(claim.claim_token, `step ${claim.klass} timed out after ${seconds} s`);
       running.timers.push(setTimeout(() => {
         log.error('Step ignored its abort signal; terminating its worker thread', { step: claim.klass, job: claim.id, graceSeconds: config.job_worker.timeout_grace });
-        running.terminate.abort(new Error('step timeout grace period expired'));
+        pool.terminateStep(claim.claim_token);
       }, config.job_worker.timeout_grace * 1000));
     }, seconds * 1000));
   }

@@ -3,7 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { serializeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ContextPortAnnouncement, ContextRequest, ContextResponse, StepAbort, StepTask, StepTaskResult } from '../../workers/protocol.js';
+import type { ContextPortAnnouncement, ContextRequest, ContextResponse, StepAbort, StepRunning, StepTask, StepTaskResult } from '../../workers/protocol.js';
 
 /** Young-generation ceiling of each worker thread, in MB. */
 const YOUNG_GENERATION_MB = 8;
@@ -22,7 +22,10 @@ export type ContextHandler = (request: ContextRequest) => Promise<string | null>
  */
 export class StepThreadPool {
   readonly #pool: Piscina;
-  readonly #ports = new Set<MessagePort>();
+  /** Each live worker thread's port, with its thread id. */
+  readonly #ports = new Map<MessagePort, number>();
+  /** Watched steps (those with a timeout) by execution id: the thread running each. */
+  readonly #watched = new Map<string, number>();
   readonly threads: number;
 
   constructor(options: { appUrl: string; threads: number; concurrency: number; context: ContextHandler; log: Logger }) {
@@ -44,8 +47,12 @@ export class StepThreadPool {
     this.#pool.on('message', (message: ContextPortAnnouncement) => {
       const port = (message as { ductworkContextPort?: MessagePort }).ductworkContextPort;
       if (!port) return;
-      this.#ports.add(port);
-      port.on('message', (request: ContextRequest) => {
+      this.#ports.set(port, message.threadId);
+      port.on('message', (request: ContextRequest | StepRunning) => {
+        if ('ductworkRunning' in request) {
+          this.#watched.set(request.ductworkRunning, message.threadId);
+          return;
+        }
         options.context(request).then(
           (value) => port.postMessage({ id: request.id, ok: true, value } satisfies ContextResponse),
           (error) => port.postMessage({ id: request.id, ok: false, error: serializeError(error) } satisfies ContextResponse),
@@ -57,26 +64,46 @@ export class StepThreadPool {
   }
 
   /**
-   * Runs a step on a worker thread. Rejects only when the thread died, the pool was destroyed, or
-   * `terminate` aborted: that terminates the thread running the step (and rejects its thread-mates).
+   * Runs a step on a worker thread. Rejects only when the thread died or the pool was destroyed.
+   * A `watched` step (one with a timeout) tells which thread runs it, so that it can be stopped.
+   *
+   * No AbortSignal goes to Piscina: it runs an abortable task alone on its thread, which would
+   * take away the async steps' sharing of threads.
    */
-  run(task: StepTask, terminate?: AbortSignal): Promise<StepTaskResult> {
-    return this.#pool.run(task, terminate ? { signal: terminate } : {}) as Promise<StepTaskResult>;
+  async run(task: StepTask): Promise<StepTaskResult> {
+    try {
+      return (await this.#pool.run(task)) as StepTaskResult;
+    } finally {
+      if (task.watched) this.#watched.delete(task.info.executionId);
+    }
   }
 
   /**
-   * Aborts the `this.signal` of one running step (its timeout expired, or its pipeline was
-   * cancelled). The main thread does not know which thread runs it, so every thread is told; the
-   * one running it aborts it.
+   * Aborts the `this.signal` of one running step (its timeout expired). The thread running it is
+   * told (every thread, when it is not known yet).
    */
   abortStep(executionId: string, reason: string): void {
     const message: StepAbort = { ductworkAbort: { executionId, reason } };
-    for (const port of this.#ports) port.postMessage(message);
+    const thread = this.#watched.get(executionId);
+    for (const [port, id] of this.#ports) if (thread === undefined || id === thread) port.postMessage(message);
+  }
+
+  /**
+   * Terminates the worker thread running a watched step (one that ignored its abort): the step and
+   * every other step on that thread are rejected, and Piscina starts a new thread. False when the
+   * step is not running on a known thread.
+   */
+  terminateStep(executionId: string): boolean {
+    const thread = this.#watched.get(executionId);
+    const worker = thread === undefined ? undefined : this.#pool.threads.find((t) => t.threadId === thread);
+    if (!worker) return false;
+    void worker.terminate();
+    return true;
   }
 
   /** Terminates every thread at once; running steps are rejected (their claims are crashes). */
   async destroy(): Promise<void> {
-    for (const port of this.#ports) port.close();
+    for (const port of this.#ports.keys()) port.close();
     this.#ports.clear();
     await this.#pool.destroy();
   }
