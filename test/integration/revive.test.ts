@@ -20,7 +20,8 @@ test('revive re-runs the exhausted step with fresh budgets; the fan-in gets ever
 
   // Open the gate in the halted run's context; revive carries the context over.
   await db.sql`insert into tuples (run_id, key, value) values (${halted.runId}, 'gate_open', 'true')`;
-  await client.revive(handle.id);
+  const revived = await client.revive(handle.id);
+  assert.deepEqual([revived.id, revived.pipeline], [handle.id, 'RevivablePipeline'], 'the handle names its pipeline');
   const result = (await handle.result({ timeoutMs: 15_000 })) as { sum: number; gatedKey: string };
   // AddOne's output (11) comes from the first run: it is not re-run, and the combine still gets it.
   assert.deepEqual(result, { sum: 11 + 1000, gatedKey: failed!.idempotency_key });
