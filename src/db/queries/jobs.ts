@@ -134,48 +134,50 @@ export interface CommittedSuccesses {
  */
 export async function commitSuccesses(sql: Queryable, results: Success[], processId: string): Promise<CommittedSuccesses> {
   const ids = idList(results.map((r) => r.job.id));
+  // Only what the database does not know travels: the history row is built from the job row as it
+  // was (`held`, read in the statement's snapshot); every write re-checks the token on the row's
+  // latest version, so a claim reaped meanwhile writes nothing.
   const rows = await sql<{ id: string; claim_token: string | null }[]>`
     with input as (
       select * from jsonb_to_recordset(${rowsJson(sql, results.map(({ job, output, next }) => ({
-        id: job.id, token: job.claim_token, step_id: job.step_id, output, run_id: job.run_id, branch_id: job.branch_id, node: job.node,
-        klass: job.klass, via: job.to_transition, input: job.input_ref === null ? job.input : null, input_ref: job.input_ref,
-        input_idx: job.input_idx, idempotency_key: job.idempotency_key, source_step_id: job.source_step_id, retry_count: job.retry_count,
-        crash_count: job.crash_count, created_at: job.created_at, next_id: next?.id ?? null, next_node: next?.node ?? null,
+        id: job.id, token: job.claim_token, step_id: job.step_id, output, next_id: next?.id ?? null, next_node: next?.node ?? null,
         next_klass: next?.klass ?? null, next_via: next?.via ?? null,
-      })))}) as t(id bigint, token uuid, step_id uuid, output text, run_id uuid, branch_id uuid, node text, klass text, via text,
-                  input text, input_ref uuid, input_idx int, idempotency_key uuid, source_step_id uuid, retry_count int,
-                  crash_count int, created_at timestamptz, next_id uuid, next_node text, next_klass text, next_via text)
+      })))}) as t(id bigint, token uuid, step_id uuid, output text, next_id uuid, next_node text, next_klass text, next_via text)
     ), owner as (
       select id from processes where id = ${processId} for key share
+    ), held as materialized (
+      select j.id, j.claim_token, j.step_id, j.run_id, j.branch_id, j.node, j.klass, j.to_transition, j.input, j.input_ref, j.input_idx,
+             j.idempotency_key, j.source_step_id, j.retry_count, j.crash_count, j.created_at, i.output, i.next_id, i.next_node,
+             i.next_klass, i.next_via, i.next_id is not null and exists (select 1 from owner) as continues
+      from jobs j join input i on i.id = j.id and i.token = j.claim_token and i.step_id = j.step_id
+      where j.id = any(${ids}::bigint[]) and j.kind = 'run'
     ), continued as (
-      update jobs j set step_id = i.next_id, node = i.next_node, klass = i.next_klass, to_transition = i.next_via,
-                        input = i.output, input_ref = i.step_id, input_idx = null, idempotency_key = i.next_id,
+      update jobs j set step_id = h.next_id, node = h.next_node, klass = h.next_klass, to_transition = h.next_via,
+                        input = h.output, input_ref = h.step_id, input_idx = null, idempotency_key = h.next_id,
                         source_step_id = null, retry_count = 0, crash_count = 0, claim_token = gen_random_uuid(),
                         created_at = clock_timestamp()
-      from input i
-      where j.id = i.id and j.id = any(${ids}::bigint[]) and j.claim_token = i.token and j.step_id = i.step_id and j.kind = 'run'
-        and i.next_id is not null and exists (select 1 from owner)
-      returning j.id, i.step_id, j.claim_token
+      from held h
+      where j.id = h.id and j.claim_token = h.claim_token and j.step_id = h.step_id and h.continues
+      returning j.id, j.claim_token
     ), handed as (
       update jobs j set kind = 'advance', claimed_at = null, claim_token = null, process_id = null, input = null,
                         input_ref = null, input_idx = null, run_at = clock_timestamp(), retry_count = 0, crash_count = 0
-      from input i
-      where j.id = i.id and j.id = any(${ids}::bigint[]) and j.claim_token = i.token and j.step_id = i.step_id and j.kind = 'run'
-        and j.branch_id is not null and (i.next_id is null or not exists (select 1 from owner))
-      returning j.id, i.step_id
+      from held h
+      where j.id = h.id and j.claim_token = h.claim_token and j.step_id = h.step_id and not h.continues and h.branch_id is not null
+      returning j.id
     ), ended as (
-      delete from jobs j using input i
-      where j.id = i.id and j.id = any(${ids}::bigint[]) and j.claim_token = i.token and j.step_id = i.step_id and j.kind = 'run'
-        and j.branch_id is null
-      returning j.id, i.step_id
+      delete from jobs j using held h
+      where j.id = h.id and j.claim_token = h.claim_token and j.step_id = h.step_id and h.branch_id is null
+      returning j.id
     ), done as (
-      select id, step_id from continued union all select id, step_id from handed union all select id, step_id from ended
+      select id from continued union all select id from handed union all select id from ended
     ), recorded as (
       insert into steps (id, run_id, branch_id, node, klass, to_transition, status, input, input_ref, input_idx, output,
                          idempotency_key, source_step_id, retry_count, crash_count, process_id, started_at, finished_at)
-      select i.step_id, i.run_id, i.branch_id, i.node, i.klass, i.via, 'completed', i.input, i.input_ref, i.input_idx, i.output,
-             i.idempotency_key, i.source_step_id, i.retry_count, i.crash_count, ${processId}, i.created_at, clock_timestamp()
-      from input i join done d on d.step_id = i.step_id
+      select h.step_id, h.run_id, h.branch_id, h.node, h.klass, h.to_transition, 'completed', case when h.input_ref is null then h.input end,
+             h.input_ref, h.input_idx, h.output, h.idempotency_key, h.source_step_id, h.retry_count, h.crash_count, ${processId},
+             h.created_at, clock_timestamp()
+      from held h join done d on d.id = h.id
     )
     select id::text as id, null::uuid as claim_token from handed
     union all select id::text, null from ended
