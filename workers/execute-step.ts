@@ -1,6 +1,6 @@
 import { ContextError, StepError, serializeError } from '../src/errors.js';
 import { encodeJson } from '../src/definition/json.js';
-import { STEP_RUNTIME, type StepClass, type StepContext } from '../src/definition/step.js';
+import { STEP_RUNTIME, type StepClass, type StepContext, type StepRuntimeInfo } from '../src/definition/step.js';
 import type { StepTask, StepTaskResult } from './protocol.js';
 
 /**
@@ -29,7 +29,8 @@ export async function executeStep(registry: ReadonlyMap<string, StepClass>, task
       });
     }
     const step = new Klass();
-    step[STEP_RUNTIME] = { ...task.info, context, signal };
+    const runtime: StepRuntimeInfo = { ...task.info, context, signal };
+    step[STEP_RUNTIME] = runtime;
     const output = await (step.execute as (input: unknown) => unknown)(input);
     const encoded = encodeJson(output);
     if (!encoded.ok) {
@@ -40,7 +41,7 @@ export async function executeStep(registry: ReadonlyMap<string, StepClass>, task
         { details: { step: task.step, path: encoded.problem.path } },
       );
     }
-    return { ok: true, output: encoded.text };
+    return runtime.runNext ? { ok: true, output: encoded.text, runNext: runtime.runNext } : { ok: true, output: encoded.text };
   } catch (error) {
     return { ok: false, error: serializeError(error) };
   }

@@ -21,8 +21,14 @@ export interface StepRunning {
   ductworkRunning: string;
 }
 
+/** When a step asked its successor to run (`this.runNextAt`): an epoch time, or seconds after the commit. */
+export interface StepRunNext {
+  at?: number;
+  delaySeconds?: number;
+}
+
 /** The outcome of user code: output JSON text, or the error it threw (user errors only). */
-export type StepTaskResult = { ok: true; output: string } | { ok: false; error: SerializedError };
+export type StepTaskResult = { ok: true; output: string; runNext?: StepRunNext } | { ok: false; error: SerializedError };
 
 /** A context read or write, sent from a worker thread to the main thread by a running step. */
 export type ContextRequest = { id: number } & ContextRequestBody;

@@ -15,6 +15,12 @@ import type { PipelineHandle, PipelineStatusReport, WaitOptions } from './handle
 import { revivePipeline, type ReviveOptions } from './revive.js';
 import { retryBranch } from './retry-branch.js';
 import { definitionOf, pipelineNameOf, type PipelineClass } from './pipeline.js';
+import { enqueueTrigger, type TriggerRows } from './enqueue-trigger.js';
+import { cancelPipeline, type CancelOptions, type CancelReport } from './cancel.js';
+import { sendSignal, type SignalOptions, type SignalReceipt, type SignalTarget } from './signal.js';
+import { waitingOfRun } from '../db/queries/jobs.js';
+import { inSchema, triggerTiming, type TriggerOptions } from './trigger-options.js';
+import type { PipelineDefinition } from '../definition/define.js';
 
 /** Options of {@link DuctworkClient.prune}. */
 export interface PruneOptions {
@@ -91,9 +97,15 @@ export class DuctworkClient {
    * Triggers `pipeline` with `input`: one transaction creates the pipeline, its run, its first
    * branch, the first step and its job, and wakes the job workers of the pipeline (NOTIFY).
    * Durable once the promise resolves.
+   *
+   * - `key`: a second trigger of the same class with the same key returns the pipeline the first
+   *   one created (`handle.created === false`) for as long as retention keeps it.
+   * - `tx`: writes inside the caller's own postgres.js transaction (`sql.begin(async (tx) => ...)`),
+   *   so the pipeline exists exactly when the caller's other writes commit.
+   * - `runAt` / `delay`: the first step is due then (database clock), not now.
    */
-  async trigger<In, Out>(pipeline: PipelineClass<In, Out>, input: NoInfer<In>): Promise<PipelineHandle<Out>> {
-    const definition = definitionOf(pipeline);
+  async trigger<In, Out>(pipeline: PipelineClass<In, Out>, input: NoInfer<In>, options: TriggerOptions = {}): Promise<PipelineHandle<Out>> {
+    const definition = definitionOf(pipeline) as PipelineDefinition<unknown, unknown>;
     const name = pipelineNameOf(pipeline);
     const encoded = encodeJson(input);
     if (!encoded.ok) {
@@ -101,25 +113,17 @@ export class DuctworkClient {
         details: { pipeline: name, path: encoded.problem.path },
       });
     }
-    const pipelineId = uuidv7();
-    const runId = uuidv7();
-    const branchId = uuidv7();
-    const stepId = uuidv7();
-    const startNode = definition.graph.nodes[0]!;
-    const storeDefinition = !this.#stored.has(definition.sha1);
-    await this.sql.begin((tx) => [
-      ...(storeDefinition ? [insertDefinition(tx, definition.sha1, definition.graph)] : []),
-      insertPipeline(tx, pipelineId, name),
-      insertRun(tx, { id: runId, pipelineId, klass: name, sha1: definition.sha1 }),
-      insertBranches(tx, [{ id: branchId, runId, pipelineKlass: name, parentBranchId: null, frames: [] }]),
-      insertJobs(tx, [{
-        pipelineKlass: name, pipelineId, runId, branchId, definitionSha1: definition.sha1, stepId, node: startNode,
-        klass: definition.graph.edges[startNode]!.klass, toTransition: 'start', input: encoded.text, idempotencyKey: stepId,
-      }]),
-      notifyWakeup(tx, this.schema, jobsChannel(name)),
-    ]);
-    this.#stored.add(definition.sha1);
-    return this.handle<Out>(pipelineId, name);
+    const rows: TriggerRows = { definition, pipeline: name, input: encoded.text, ...triggerTiming(name, options), storeDefinition: false };
+    let outcome: { id: string; created: boolean };
+    if (options.tx) {
+      // The caller's transaction may roll back: its definition write is never taken as stored.
+      outcome = await inSchema(options.tx, this.schema, (tx) => enqueueTrigger(tx, this.schema, { ...rows, storeDefinition: true }));
+    } else {
+      const storeDefinition = !this.#stored.has(definition.sha1);
+      outcome = await this.sql.begin((tx) => enqueueTrigger(tx, this.schema, { ...rows, storeDefinition }));
+      this.#stored.add(definition.sha1);
+    }
+    return { ...this.handle<Out>(outcome.id, name), created: outcome.created };
   }
 
   /**
@@ -150,10 +154,11 @@ export class DuctworkClient {
     const pipeline = await findPipeline(this.sql, id);
     const run = pipeline && (await latestRun(this.sql, id));
     if (!pipeline || !run) throw new ClientError('pipeline_not_found', `No pipeline with id ${id} in schema "${this.schema}".`, { details: { id } });
-    const [halts, counts, output] = await Promise.all([
+    const [halts, counts, output, waiting] = await Promise.all([
       this.sql`select id, halt_reason, halt_detail from branches where run_id = ${run.id} and status = 'halted' order by started_at, id`,
       this.sql`select status, count(*)::int as n from step_view where run_id = ${run.id} group by status`,
       run.status === 'completed' ? this.#output(run.id, run.definition_sha1) : Promise.resolve(null),
+      pipeline.status === 'in_progress' ? waitingOfRun(this.sql, run.id) : Promise.resolve([]),
     ]);
     const steps = { in_progress: 0, advancing: 0, failed: 0, completed: 0 };
     for (const row of counts) steps[row.status as keyof typeof steps] = row.n as number;
@@ -168,6 +173,11 @@ export class DuctworkClient {
       haltedAt: run.halted_at,
       halts: halts.map((h) => ({ branchId: h.id as string, reason: h.halt_reason, detail: h.halt_detail as string | null })),
       steps,
+      waiting: waiting.map((w) => ({
+        branchId: w.branch_id, node: w.node, step: w.klass, until: w.until, ...(w.kind === 'wait' ? { event: w.event! } : {}),
+        kind: w.kind === 'wait' ? 'event' as const : w.kind === 'run' ? 'start' as const : 'delay' as const,
+      })),
+      ...(pipeline.status === 'cancelled' ? { cancelReason: pipeline.cancel_reason ?? null } : {}),
     };
   }
 
@@ -222,6 +232,11 @@ export class DuctworkClient {
   /** The final output once completed; rejects with `pipeline_halted` (listing halt reasons) if it halts. */
   async result<Out = unknown>(id: string, options: WaitOptions = {}): Promise<Out> {
     const report = await this.wait(id, options);
+    if (report.status === 'cancelled') {
+      throw new ClientError('pipeline_cancelled', `Pipeline ${id} (${report.pipeline}) was cancelled${report.cancelReason ? `: ${report.cancelReason}` : ''}.`, {
+        details: { id, reason: report.cancelReason ?? null },
+      });
+    }
     if (report.status === 'halted') {
       const reasons = report.halts.map((h) => h.reason + (h.detail ? ` (${h.detail})` : ''));
       throw new ClientError('pipeline_halted', `Pipeline ${id} (${report.pipeline}) halted: ${reasons.join('; ')}.`, {
@@ -270,6 +285,36 @@ export class DuctworkClient {
       options.onProgress?.(report);
       if (options.dryRun || outcome.deleted < batch) return report;
     }
+  }
+
+  /**
+   * Cancels a pipeline in progress: no new step starts, running steps see `this.signal` abort
+   * (and are stopped after `job_worker.timeout_grace` if they ignore it), its branches and the
+   * pipeline end `cancelled`, and its `onHalt` step runs once with `reasons: ['cancelled']`.
+   * `revive` resumes a cancelled pipeline where it stopped. Throws `cancel_error` unless it is in progress.
+   *
+   * ```ts
+   * await client.cancel(id, { reason: 'order withdrawn' });
+   * ```
+   */
+  cancel(id: string, options: CancelOptions = {}): Promise<CancelReport> {
+    assertPipelineId(id);
+    return cancelPipeline(this.sql, this.schema, id, options);
+  }
+
+  /**
+   * Sends `event` with a JSON `payload` to a pipeline in progress, by id or by `{ pipeline, key }`
+   * (the key it was triggered with). A branch waiting for the event (`wait({ event })`) continues
+   * with the payload as its next step's input; a signal sent before any branch waits is kept and
+   * delivered when one arrives. `options.key` makes a repeated send a no-op. Throws
+   * `signal_target_unknown` or `signal_target_finished`.
+   *
+   * ```ts
+   * await client.signal(orderPipelineId, 'approved', { by: 'ada' }, { key: 'approval-1' });
+   * ```
+   */
+  signal(target: SignalTarget, event: string, payload?: unknown, options: SignalOptions = {}): Promise<SignalReceipt> {
+    return sendSignal(this.sql, this.schema, target, event, payload, options);
   }
 
   async close(): Promise<void> {

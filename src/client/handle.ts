@@ -16,6 +16,14 @@ export interface PipelineStatusReport {
   halts: { branchId: string; reason: HaltReason; detail: string | null }[];
   /** How many steps of the latest run are in each status. */
   steps: Record<'in_progress' | 'advancing' | 'failed' | 'completed', number>;
+  /**
+   * What the pipeline waits for, while in progress: a branch's `delay` (an `after` or `runNextAt`)
+   * or the delayed `start` of a trigger, due `until`; or an `event` (a signal), until its timeout
+   * (null: none).
+   */
+  waiting: { branchId: string | null; node: string; step: string; kind: 'delay' | 'event' | 'start'; event?: string; until: Date | null }[];
+  /** Why it was cancelled (`cancel({ reason })`), for a cancelled pipeline. */
+  cancelReason?: string | null;
 }
 
 /** Options for waiting on a pipeline. */
@@ -28,10 +36,12 @@ export interface WaitOptions {
 export interface PipelineHandle<Out = unknown> {
   readonly id: string;
   readonly pipeline: string;
+  /** From a trigger with a `key`: false when a pipeline with that key existed and was returned instead. */
+  readonly created?: boolean;
   /** The current status report. */
   status(): Promise<PipelineStatusReport>;
   /** Resolves with the report once the pipeline is completed or halted. */
   wait(options?: WaitOptions): Promise<PipelineStatusReport>;
-  /** Resolves with the final output once completed; rejects with `pipeline_halted` if it halts. */
+  /** Resolves with the final output once completed; rejects with `pipeline_halted` if it halts, `pipeline_cancelled` if cancelled. */
   result(options?: WaitOptions): Promise<Out>;
 }

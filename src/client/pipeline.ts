@@ -3,6 +3,8 @@ import type { PipelineBuilder } from '../definition/builder.js';
 import { buildDefinition, type PipelineDefinition, type ResultOf } from '../definition/define.js';
 import { defaultClient } from './default-client.js';
 import type { PipelineHandle } from './handle.js';
+import type { TriggerOptions } from './trigger-options.js';
+import type { ScheduleSpec } from '../definition/schedule.js';
 
 /** A pipeline class as the client sees it. */
 export interface PipelineClass<In = unknown, Out = unknown> {
@@ -26,6 +28,11 @@ export class Pipeline {
   static pipelineName?: string;
   /** The definition, from `Pipeline.define`. */
   static definition?: PipelineDefinition<unknown, unknown>;
+  /**
+   * Cron schedules that trigger this pipeline: exactly one run per tick however many engines run
+   * it. `{ cron: '0 9 * * 1-5', timezone: 'Europe/Paris', input: {...}, missed: 'skip' }`.
+   */
+  static schedules?: readonly ScheduleSpec[];
 
   /**
    * Draws and validates a pipeline. Throws a `DefinitionError` (with a `code` per DSL call)
@@ -47,8 +54,8 @@ export class Pipeline {
    * Triggers a run with `input` through the default client (the running engine's, or one made
    * from `DATABASE_URL`). Resolves once the pipeline, its first step and its job are committed.
    */
-  static trigger<In, Out>(this: PipelineClass<In, Out>, input: NoInfer<In>): Promise<PipelineHandle<Out>> {
-    return defaultClient().trigger(this, input);
+  static trigger<In, Out>(this: PipelineClass<In, Out>, input: NoInfer<In>, options?: TriggerOptions): Promise<PipelineHandle<Out>> {
+    return defaultClient().trigger(this, input, options);
   }
 }
 

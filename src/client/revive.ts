@@ -1,11 +1,11 @@
 import type { Sql, TxSql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
 import { advanceChannel, jobsChannel, notifyWakeup } from '../db/notify.js';
-import { branchesOfRun, copyBranches, type CopiedBranch, type FanFrame } from '../db/queries/branches.js';
+import { branchesOfRun, copyBranches, resumeCancelledBranches, type CopiedBranch, type FanFrame } from '../db/queries/branches.js';
 import { copyFanouts, fanoutsOfRun } from '../db/queries/fanouts.js';
-import { insertAdvances, insertJobs, type NewAdvance, type NewJob } from '../db/queries/jobs.js';
+import { insertAdvances, insertJobs, unparkRunJobs, type NewAdvance, type NewJob } from '../db/queries/jobs.js';
 import { lockPipeline, setPipelineStatus } from '../db/queries/pipelines.js';
-import { insertRunFrom, latestRun } from '../db/queries/runs.js';
+import { insertRunFrom, latestRun, lockRuns, markRunResumed } from '../db/queries/runs.js';
 import { copySteps, stepsOfRun, type CopiedStep, type StepRow } from '../db/queries/steps.js';
 import { copyTuples } from '../db/queries/tuples.js';
 import { ClientError } from '../errors.js';
@@ -38,8 +38,9 @@ export async function reviveInTransaction(
 ): Promise<{ runId: string; klass: string }> {
   const pipeline = await lockPipeline(tx, pipelineId);
   if (!pipeline) throw new ClientError('pipeline_not_found', `No pipeline with id ${pipelineId}.`, { details: { id: pipelineId } });
+  if (pipeline.status === 'cancelled' && options.onlyBranch === undefined) return resumeCancelled(tx, schema, pipeline.id, pipeline.klass);
   if (pipeline.status !== 'halted') {
-    throw new ClientError('revive_error', `Cannot revive ${pipeline.status.replace('_', ' ')} pipeline ${pipelineId} (${pipeline.klass}): only halted pipelines can be revived.`, {
+    throw new ClientError('revive_error', `Cannot revive ${pipeline.status.replace('_', ' ')} pipeline ${pipelineId} (${pipeline.klass}): only halted or cancelled pipelines can be revived.`, {
       details: { id: pipelineId, status: pipeline.status },
     });
   }
@@ -114,4 +115,21 @@ export async function reviveInTransaction(
   if (rerun.length > 0) await notifyWakeup(tx, schema, jobsChannel(pipeline.klass));
   if (reroute.length > 0) await notifyWakeup(tx, schema, advanceChannel(pipeline.klass));
   return { runId, klass: pipeline.klass };
+}
+
+/**
+ * Revives a cancelled pipeline in place: its run and the branches the cancel ended are in progress
+ * again and its parked jobs are due now, so every step, delay and wait resumes where it stopped
+ * (a delay that had not run out is not resumed for its remainder: the next step is due at once).
+ */
+async function resumeCancelled(tx: TxSql, schema: string, pipelineId: string, klass: string): Promise<{ runId: string; klass: string }> {
+  const run = (await latestRun(tx, pipelineId))!;
+  await lockRuns(tx, [run.id]);
+  await markRunResumed(tx, run.id);
+  await resumeCancelledBranches(tx, run.id);
+  await unparkRunJobs(tx, run.id);
+  await setPipelineStatus(tx, pipelineId, 'in_progress');
+  await notifyWakeup(tx, schema, jobsChannel(klass));
+  await notifyWakeup(tx, schema, advanceChannel(klass));
+  return { runId: run.id, klass };
 }

@@ -10,6 +10,7 @@ import type {
   Routable,
   Top,
 } from './flow-types.js';
+import { durationSeconds, type Duration } from '../duration.js';
 import type { DefinitionGraph, Edge, EdgeType } from './graph.js';
 import { stepNameOf, type StepClass } from './step.js';
 
@@ -48,9 +49,10 @@ class Draft {
     return name;
   }
 
-  link(from: string, edge: { type: EdgeType; to: string[] | Record<string, string> }): void {
+  link(from: string, edge: { type: EdgeType; to: string[] | Record<string, string>; after?: number | undefined } & Record<string, unknown>): void {
     const current = this.edges[from]!;
-    this.edges[from] = { ...edge, klass: current.klass } as Edge;
+    const { after, ...rest } = edge;
+    this.edges[from] = { ...rest, ...(after ? { after } : {}), klass: current.klass } as Edge;
   }
 }
 
@@ -74,6 +76,8 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
   #frontier: string[];
   #stack: RuntimeFrame[];
   #where: string;
+  /** A `wait` whose next step is the next `chain`. */
+  #pendingWait: { event: string; timeout: number | undefined; onTimeout: string | undefined } | undefined;
   declare readonly __flow?: { input: In; lanes: L; stack: S };
 
   /** @internal Use `Pipeline.define`. */
@@ -92,13 +96,47 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
     return this as never;
   }
 
-  /** Runs `to` next on the same branch with the previous output as its input. */
-  chain<K extends Accepting<L[number]>>(to: K | { to: K }): PipelineBuilder<In, MapOut<L, OutputOf<K>>, S> {
+  /**
+   * Runs `to` next on the same branch with the previous output as its input (after a `wait`: the
+   * signal's payload). With `after`, the branch first waits that long (`'24h'`, or seconds), durably.
+   */
+  chain<K extends Accepting<L[number]>>(to: K | { to: K; after?: Duration }): PipelineBuilder<In, MapOut<L, OutputOf<K>>, S> {
     this.#requireStarted('chain_error', 'chaining');
     const klass = typeof to === 'function' ? to : (to as { to: K } | undefined)?.to;
+    const after = typeof to === 'function' ? undefined : this.#after(to, 'chain_error');
     const node = this.#draft.addNode(this.#stepClass(klass, 'chain'));
-    for (const from of this.#frontier) this.#draft.link(from, { type: 'chain', to: [node] });
+    const wait = this.#pendingWait;
+    this.#pendingWait = undefined;
+    for (const from of this.#frontier) {
+      if (wait && from === wait.onTimeout) this.#draft.link(from, { type: 'chain', to: [node], after });
+      else if (wait) this.#draft.link(from, { type: 'wait', to: [node], event: wait.event, after, ...(wait.timeout === undefined ? {} : { timeout: wait.timeout }), ...(wait.onTimeout ? { on_timeout: wait.onTimeout } : {}) });
+      else this.#draft.link(from, { type: 'chain', to: [node], after });
+    }
     this.#frontier = [node];
+    return this as never;
+  }
+
+  /**
+   * Waits, without holding a thread, a connection or a slot, for a signal named `event` sent to
+   * this pipeline (`client.signal(...)`, `ductwork signal`); the next `chain` step receives its
+   * payload `P`. A signal sent before the branch gets here is kept and delivered on arrival. With
+   * `timeout`, the branch runs `onTimeout` (with the previous output) when no signal came in time,
+   * or halts (`wait_timed_out`) without one; both lanes continue at the next `chain`.
+   */
+  wait<P = unknown>(options: { event: string; timeout?: Duration }): PipelineBuilder<In, [P], S>;
+  wait<P, T extends Accepting<L[number]>>(options: { event: string; timeout: Duration; onTimeout: T }): PipelineBuilder<In, [P, OutputOf<T>], S>;
+  wait(options: { event: string; timeout?: Duration; onTimeout?: unknown }): PipelineBuilder<In, Lanes, S> {
+    this.#requireStarted('wait_error', 'waiting');
+    if (this.#pendingWait) this.#fail('wait_error', 'a wait must be followed by a chain, not by another wait');
+    const event = (options as { event?: unknown } | undefined)?.event;
+    if (typeof event !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(event)) {
+      this.#fail('wait_error', `wait needs \`event\`: a name of letters, digits, _ . : - (1-100 characters; got ${JSON.stringify(event) ?? String(event)})`);
+    }
+    const timeout = options.timeout === undefined ? undefined : this.#duration(options.timeout, 'wait_error', 'timeout');
+    if (options.onTimeout !== undefined && timeout === undefined) this.#fail('wait_error', 'onTimeout needs a timeout');
+    const onTimeout = options.onTimeout === undefined ? undefined : this.#draft.addNode(this.#stepClass(options.onTimeout, 'wait'));
+    this.#pendingWait = { event, timeout, onTimeout };
+    if (onTimeout) this.#frontier = [...this.#frontier, onTimeout];
     return this as never;
   }
 
@@ -107,11 +145,12 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
    * branch's `to` step receives its element. Close with `collapse`.
    */
   expand<K extends Accepting<ElementOf<L[number]>>>(
-    options: [L[number]] extends [readonly unknown[]] ? { to: K } : FlowMismatch<'expand needs the previous step to return an array'>,
+    options: [L[number]] extends [readonly unknown[]] ? { to: K; after?: Duration } : FlowMismatch<'expand needs the previous step to return an array'>,
   ): PipelineBuilder<In, [OutputOf<K>], [...S, Frame<'expand', L>]> {
     this.#requireStarted('expand_error', 'expanding chain');
+    const after = this.#after(options, 'expand_error');
     const node = this.#draft.addNode(this.#stepClass((options as { to?: unknown })?.to, 'expand'));
-    for (const from of this.#frontier) this.#draft.link(from, { type: 'expand', to: [node] });
+    for (const from of this.#frontier) this.#draft.link(from, { type: 'expand', to: [node], after });
     this.#stack.push({ kind: 'expand', sources: this.#frontier });
     this.#frontier = [node];
     return this as never;
@@ -122,12 +161,13 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
    * the order of the expanded array. An empty expand runs `into` with `[]`.
    */
   collapse<K extends Accepting<L[number][]>>(
-    options: Top<S> extends Frame<'expand', unknown[]> ? { into: K } : FlowMismatch<'collapse needs an open expand'>,
+    options: Top<S> extends Frame<'expand', unknown[]> ? { into: K; after?: Duration } : FlowMismatch<'collapse needs an open expand'>,
   ): Top<S> extends Frame<'expand', infer Saved> ? PipelineBuilder<In, MapOut<Saved, OutputOf<K>>, Pop<S>> : never {
     this.#requireStarted('collapse_error', 'collapsing steps');
+    const after = this.#after(options, 'collapse_error');
     const frame = this.#closeFrame('expand', 'collapse_error', 'Must expand pipeline definition before collapsing steps', 'collapse');
     const node = this.#draft.addNode(this.#stepClass((options as { into?: unknown })?.into, 'collapse'));
-    for (const from of this.#frontier) this.#draft.link(from, { type: 'collapse', to: [node] });
+    for (const from of this.#frontier) this.#draft.link(from, { type: 'collapse', to: [node], after });
     for (const source of frame.sources) {
       const edge = this.#draft.edges[source]!;
       if (edge.type === 'expand') edge.collapse_into = node;
@@ -144,15 +184,16 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
   divide<
     const T extends readonly Accepting<L[number]>[],
     const R extends readonly PipelineBuilder<In, Lanes, []>[] = LaneBuilders<In, T>,
-  >(options: { to: T }, block?: (lanes: LaneBuilders<In, T>) => R): PipelineBuilder<In, LanesOf<R>, [...S, Frame<'divide', L>]> {
+  >(options: { to: T; after?: Duration }, block?: (lanes: LaneBuilders<In, T>) => R): PipelineBuilder<In, LanesOf<R>, [...S, Frame<'divide', L>]> {
     this.#requireStarted('divide_error', 'dividing chain');
+    const after = this.#after(options, 'divide_error');
     const targets = (options as { to?: unknown } | undefined)?.to;
     if (!Array.isArray(targets) || targets.length === 0) {
       this.#fail('divide_error', 'divide needs `to`: a non-empty array of step classes');
     }
     const classes = targets.map((t: unknown) => this.#stepClass(t, 'divide', targets.length > 1));
     const nodes = classes.map((k) => this.#draft.addNode(k));
-    for (const from of this.#frontier) this.#draft.link(from, { type: 'divide', to: nodes });
+    for (const from of this.#frontier) this.#draft.link(from, { type: 'divide', to: nodes, after });
     this.#stack.push({ kind: 'divide', sources: this.#frontier });
     this.#frontier = block ? this.#runLanes('divide', nodes, (lanes) => block(lanes as never) as unknown) : nodes;
     return this as never;
@@ -160,12 +201,13 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
 
   /** Waits for every branch of the matching `divide` and runs `into` once with their outputs, in declaration order. */
   combine<K extends Accepting<L>>(
-    options: Top<S> extends Frame<'divide', unknown[]> ? { into: K } : FlowMismatch<'combine needs an open divide'>,
+    options: Top<S> extends Frame<'divide', unknown[]> ? { into: K; after?: Duration } : FlowMismatch<'combine needs an open divide'>,
   ): Top<S> extends Frame<'divide', infer Saved> ? PipelineBuilder<In, MapOut<Saved, OutputOf<K>>, Pop<S>> : never {
     this.#requireStarted('combine_error', 'combining steps');
+    const after = this.#after(options, 'combine_error');
     this.#closeFrame('divide', 'combine_error', 'Must divide pipeline definition before combining steps', 'combine');
     const node = this.#draft.addNode(this.#stepClass((options as { into?: unknown })?.into, 'combine'));
-    for (const from of this.#frontier) this.#draft.link(from, { type: 'combine', to: [node] });
+    for (const from of this.#frontier) this.#draft.link(from, { type: 'combine', to: [node], after });
     this.#frontier = [node];
     return this as never;
   }
@@ -179,10 +221,11 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
     const M extends { otherwise: Accepting<L[number]> } & Record<string, Accepting<L[number]>>,
     R extends { [P in keyof M]: PipelineBuilder<In, Lanes, []> } = DivertLanes<In, M>,
   >(
-    options: [L[number]] extends [Routable] ? { to: M } : FlowMismatch<'divert needs a string, number, boolean, null or { route } output'>,
+    options: [L[number]] extends [Routable] ? { to: M; after?: Duration } : FlowMismatch<'divert needs a string, number, boolean, null or { route } output'>,
     block?: (lanes: DivertLanes<In, M>) => R,
   ): PipelineBuilder<In, [R[keyof R] extends PipelineBuilder<In, infer LL, []> ? LL[number] : never], [...S, Frame<'divert', L>]> {
     this.#requireStarted('divert_error', 'diverting chain');
+    const after = this.#after(options, 'divert_error');
     const map = (options as { to?: unknown } | undefined)?.to;
     if (map === null || typeof map !== 'object' || Array.isArray(map)) {
       this.#fail('divert_error', 'divert needs `to`: an object mapping route keys to step classes');
@@ -195,7 +238,7 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
     for (const key of keys) {
       to[key] = this.#draft.addNode(this.#stepClass((map as Record<string, unknown>)[key], 'divert', keys.length > 1));
     }
-    for (const from of this.#frontier) this.#draft.link(from, { type: 'divert', to });
+    for (const from of this.#frontier) this.#draft.link(from, { type: 'divert', to, after });
     this.#stack.push({ kind: 'divert', sources: this.#frontier });
     const nodes = keys.map((k) => to[k]!);
     if (block) {
@@ -214,12 +257,13 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
 
   /** Joins the routes of the matching `divert` into one step (no waiting: only one route ran). */
   converge<K extends Accepting<L[number]>>(
-    options: Top<S> extends Frame<'divert', unknown[]> ? { into: K } : FlowMismatch<'converge needs an open divert'>,
+    options: Top<S> extends Frame<'divert', unknown[]> ? { into: K; after?: Duration } : FlowMismatch<'converge needs an open divert'>,
   ): Top<S> extends Frame<'divert', infer Saved> ? PipelineBuilder<In, MapOut<Saved, OutputOf<K>>, Pop<S>> : never {
     this.#requireStarted('converge_error', 'converging steps');
+    const after = this.#after(options, 'converge_error');
     this.#closeFrame('divert', 'converge_error', 'Must divert pipeline definition before converging steps', 'converge');
     const node = this.#draft.addNode(this.#stepClass((options as { into?: unknown })?.into, 'converge'));
-    for (const from of this.#frontier) this.#draft.link(from, { type: 'converge', to: [node] });
+    for (const from of this.#frontier) this.#draft.link(from, { type: 'converge', to: [node], after });
     this.#frontier = [node];
     return this as never;
   }
@@ -246,6 +290,7 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
 
   #finish(): { graph: DefinitionGraph; steps: Map<string, StepClass> } {
     this.#requireStarted('start_error', 'completing');
+    if (this.#pendingWait) this.#fail('wait_error', `wait for "${this.#pendingWait.event}" must be followed by a chain: the step that receives the signal's payload`);
     const draft = this.#draft;
     const graph: DefinitionGraph = {
       version: 1,
@@ -283,6 +328,21 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
     return frontier;
   }
 
+  /** The `after` option of a transition, in seconds (undefined when absent or 0). */
+  #after(options: unknown, code: DuctworkErrorCode): number | undefined {
+    const after = (options as { after?: unknown } | null | undefined)?.after;
+    if (after === undefined) return undefined;
+    return this.#duration(after, code, 'after') || undefined;
+  }
+
+  #duration(value: unknown, code: DuctworkErrorCode, what: string): number {
+    try {
+      return durationSeconds(value, what);
+    } catch (error) {
+      this.#fail(code, (error as Error).message);
+    }
+  }
+
   #closeFrame(kind: FrameKind, code: DuctworkErrorCode, emptyMessage: string, verb: string): RuntimeFrame {
     const top = this.#stack.at(-1);
     if (!top) this.#fail(code, emptyMessage);
@@ -296,6 +356,9 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
   #requireStarted(code: DuctworkErrorCode, doing: string): void {
     if (this.#frontier.length === 0) {
       this.#fail(code === 'start_error' ? code : 'start_error', `Must start pipeline definition before ${doing}`);
+    }
+    if (this.#pendingWait && code !== 'chain_error' && code !== 'wait_error') {
+      this.#fail('wait_error', `wait for "${this.#pendingWait.event}" must be followed by a chain (the step that receives the signal's payload), not by ${doing}`);
     }
   }
 
@@ -345,8 +408,10 @@ export interface HaltReport {
   pipelineId: string;
   runId: string;
   pipeline: string;
-  /** The halt reason of every halted branch of the run. */
+  /** The halt reason of every halted branch of the run; `['cancelled']` when it was cancelled. */
   reasons: string[];
+  /** For a cancel: the reason given to `cancel` (null when none was). */
+  cancelReason?: string | null;
 }
 
 function deepFreeze<T>(value: T): T {

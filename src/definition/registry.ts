@@ -6,6 +6,8 @@ import type { StepClass } from './step.js';
 export interface FoundPipeline {
   name: string;
   definition: PipelineDefinition;
+  /** The class's `static schedules`, as declared (checked where the engine starts). */
+  schedules?: unknown;
 }
 
 /**
@@ -29,7 +31,8 @@ export function findPipelines(moduleExports: Record<string, unknown>): FoundPipe
         details: { pipeline: name },
       });
     }
-    found.set(name, { name, definition });
+    const schedules = (value as { schedules?: unknown }).schedules;
+    found.set(name, schedules === undefined ? { name, definition } : { name, definition, schedules });
   }
   return [...found.values()];
 }

@@ -1,4 +1,5 @@
-import { ContextError } from '../errors.js';
+import { durationSeconds, type Duration } from '../duration.js';
+import { ContextError, StepError } from '../errors.js';
 import type { Json } from './json.js';
 
 /**
@@ -28,6 +29,8 @@ export interface StepRuntimeInfo {
   context: StepContext;
   /** Aborted when the step's timeout expires or its pipeline is cancelled. */
   signal: AbortSignal;
+  /** Set by `runNextAt`: when the branch's next transition may run. */
+  runNext?: { at?: number; delaySeconds?: number };
 }
 
 /** The error of a second `context.set` of a key without `overwrite` (the engine's and the test helpers'). */
@@ -91,6 +94,37 @@ export abstract class Step {
    */
   get signal(): AbortSignal {
     return this.#runtime('signal').signal;
+  }
+
+  /**
+   * Holds the branch after this step: what follows (the next step, a fan-out, a fan-in arrival)
+   * runs no earlier than `when` — a `Date`, or a duration after this step's result is committed
+   * (`'24h'`, seconds). Durable: the wait is a row, due by the database clock, and survives
+   * restarts. A transition's own `after` still applies; the later of the two wins.
+   *
+   * ```ts
+   * class ScheduleReminder extends Step {
+   *   async execute(order: Order) {
+   *     this.runNextAt(new Date(order.deliveryDate));
+   *     return order;
+   *   }
+   * }
+   * ```
+   */
+  runNextAt(when: Date | Duration): void {
+    const runtime = this.#runtime('runNextAt');
+    if (when instanceof Date) {
+      if (Number.isNaN(when.getTime())) throw new StepError('step_run_next_invalid', `${this.constructor.name}.runNextAt: the Date is invalid.`);
+      runtime.runNext = { at: when.getTime() };
+      return;
+    }
+    let seconds: number;
+    try {
+      seconds = durationSeconds(when, `${this.constructor.name}.runNextAt`);
+    } catch (error) {
+      throw new StepError('step_run_next_invalid', (error as Error).message);
+    }
+    runtime.runNext = { delaySeconds: seconds };
   }
 
   #runtime(what: string): StepRuntimeInfo {

@@ -2,6 +2,7 @@ import type { DuctworkConfig } from '../config/config.js';
 import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
 import { claimAdvances, deferAdvance, lockAdvances, openClaimsOf, releaseAdvances, type ClaimedAdvance } from '../db/queries/jobs.js';
 import { expandShapes, stepOutputs } from '../db/queries/steps.js';
+import { lockRuns } from '../db/queries/runs.js';
 import { notifyWakeup } from '../db/notify.js';
 import type { DefinitionGraph } from '../definition/graph.js';
 import type { Logger } from '../log.js';
@@ -130,6 +131,7 @@ export class Advancer {
     for (const claim of claims) graphs.set(claim.run_id, await definitions.get(sql, claim.definition_sha1));
     let batch: AppliedBatch | undefined;
     const transaction = sql.begin(async (tx) => {
+      await lockRuns(tx, [...new Set(claims.map((c) => c.run_id))].sort());
       const held = await lockAdvances(tx, claims);
       const mine = claims.filter((c) => held.has(c.id));
       if (mine.length === 0) return;
@@ -142,7 +144,7 @@ export class Advancer {
       const moves = mine.map((claim) =>
         planMove(claim, { config, graph: graphs.get(claim.run_id)!, output: outputs.get(claim.step_id), shape: shapes.get(claim.step_id) }),
       );
-      batch = await applyMoves(tx, moves, (runId) => graphs.get(runId));
+      batch = await applyMoves(tx, moves, (runId) => graphs.get(runId), { runsLocked: true });
       if (FAULTS_ENABLED) await faultPoint('after_branch_advancement');
       // Delivered at commit, so a worker elsewhere cannot look before the steps are visible.
       if (batch.enqueued.size > 0 && this.#deps.workersElsewhere) {
@@ -190,8 +192,9 @@ export class Advancer {
       const graph = await this.#deps.definitions.get(sql, claim.definition_sha1);
       let batch: AppliedBatch | undefined;
       await this.#call(sql.begin(async (tx) => {
+        await lockRuns(tx, [claim.run_id]);
         if ((await lockAdvances(tx, [claim])).size === 0) return;
-        batch = await applyMoves(tx, [halt], () => graph);
+        batch = await applyMoves(tx, [halt], () => graph, { runsLocked: true });
       }), 'halting a branch');
       if (batch) this.#report(batch);
       return;

@@ -8,7 +8,8 @@ import type { TxSql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
 import { completeBranches, haltBranches, haltReasons, insertBranches, type NewBranch } from '../db/queries/branches.js';
 import { countArrivals, insertExpandMembers, insertFanInJobs, insertFanouts, markFanoutsFired, type FiredFanIn, type NewFanout } from '../db/queries/fanouts.js';
-import { continueJobs, deleteJobs, insertJobs, type NewJob } from '../db/queries/jobs.js';
+import { continueJobs, deleteJobs, deliverWait, insertJobs, parkWait, type NewJob } from '../db/queries/jobs.js';
+import { consumeSignal, lockPipelineSignals } from '../db/queries/signals.js';
 import { lockRuns, resolveRuns } from '../db/queries/runs.js';
 import type { PipelineStatus } from '../db/queries/pipelines.js';
 import { ON_HALT_NODE, type DefinitionGraph } from '../definition/graph.js';
@@ -26,14 +27,20 @@ export interface AppliedBatch {
 /** The definition of a run in the batch (for its on_halt handler). */
 export type GraphOf = (runId: string) => DefinitionGraph | undefined;
 
-export async function applyMoves(tx: TxSql, moves: Move[], graphOf: GraphOf): Promise<AppliedBatch> {
+/**
+ * `runsLocked`: the caller locked the runs of every move already ({@link lockRuns}, before their
+ * advance jobs, which is the order a cancel takes them in).
+ */
+export async function applyMoves(tx: TxSql, planned: Move[], graphOf: GraphOf, options: { runsLocked?: boolean } = {}): Promise<AppliedBatch> {
   const outcome: AppliedBatch = { enqueued: new Map(), halted: [], resolved: [] };
-  if (moves.length === 0) return outcome;
+  if (planned.length === 0) return outcome;
   const enqueue = (pipeline: string, n: number) => n > 0 && outcome.enqueued.set(pipeline, (outcome.enqueued.get(pipeline) ?? 0) + n);
 
-  // Lock order is always run, then fan-out: resolution and arrivals both need the run locked.
+  // Lock order is always run, then fan-out: resolution and arrivals need the run locked, and a
+  // cancel, which locks the run first, must not miss a job this batch creates.
+  if (!options.runsLocked) await lockRuns(tx, unique(planned.map((m) => m.claim.run_id)).sort());
+  const moves = await settleWaits(tx, planned, enqueue);
   const mayResolve = moves.filter((m) => m.kind === 'finish' || m.kind === 'halt' || m.kind === 'fanIn');
-  if (mayResolve.length > 0) await lockRuns(tx, unique(mayResolve.map((m) => m.claim.run_id)).sort());
 
   const continued = moves.filter((m): m is Extract<Move, { kind: 'continue' }> => m.kind === 'continue');
   if (continued.length > 0) {
@@ -91,6 +98,37 @@ export async function applyMoves(tx: TxSql, moves: Move[], graphOf: GraphOf): Pr
   if (candidates.length > 0) outcome.resolved = await resolveRuns(tx, candidates);
   for (const [pipeline, n] of await startHaltHandlers(tx, outcome.resolved, moves, graphOf)) enqueue(pipeline, n);
   return outcome;
+}
+
+/**
+ * Settles the batch's waits, one pipeline at a time under its signal lock: a pending signal is
+ * consumed and its payload starts the wait's next step; else a branch arriving at its wait parks
+ * (a `wait` job due at its timeout); a wait whose timeout passed continues at `onTimeout` or
+ * halts `wait_timed_out` (returned as moves for the rest of the batch); a wait woken for a
+ * signal another branch took parks again. Returns the other moves.
+ */
+async function settleWaits(tx: TxSql, moves: Move[], enqueue: (pipeline: string, n: number) => void): Promise<Move[]> {
+  const waits = moves.filter((m): m is Extract<Move, { kind: 'wait' }> => m.kind === 'wait');
+  if (waits.length === 0) return moves;
+  const rest = moves.filter((m) => m.kind !== 'wait');
+  waits.sort((a, b) => (a.claim.pipeline_id < b.claim.pipeline_id ? -1 : a.claim.pipeline_id > b.claim.pipeline_id ? 1 : 0));
+  let locked = '';
+  for (const m of waits) {
+    const { claim } = m;
+    if (claim.pipeline_id !== locked) await lockPipelineSignals(tx, (locked = claim.pipeline_id));
+    const payload = await consumeSignal(tx, claim.pipeline_id, m.event, m.next.id);
+    if (payload !== undefined) {
+      await deliverWait(tx, claim.id, m.next, payload, m.after);
+      enqueue(claim.pipeline_klass, 1);
+    } else if (claim.kind === 'wait' && claim.timed_out) {
+      rest.push(m.onTimeout
+        ? { kind: 'continue', claim, next: m.onTimeout }
+        : { kind: 'halt', claim, reason: 'wait_timed_out', detail: `no "${m.event}" signal came within ${m.timeoutSeconds} s of the wait after step ${claim.klass} (${claim.node})` });
+    } else {
+      await parkWait(tx, claim, m.event, m.timeoutSeconds);
+    }
+  }
+  return rest;
 }
 
 /**

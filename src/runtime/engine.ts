@@ -21,6 +21,9 @@ import { ProcessLiveness } from './liveness.js';
 import { crashDecision } from './budgets.js';
 import { Reaper } from './reaper.js';
 import { RetentionCleaner } from './cleaner.js';
+import { Scheduler } from './scheduler.js';
+import { checkSchedules } from './cron.js';
+import { storeDefinition } from '../client/enqueue-trigger.js';
 import { workerThreadStacks } from './thread-dump.js';
 import { StepThreadPool, threadCount } from './thread-pool.js';
 import { Wakeups } from './wakeups.js';
@@ -47,6 +50,7 @@ export class Engine {
   #jobWorker: JobWorker | undefined;
   #advancers: Advancer[] = [];
   #cleaner: RetentionCleaner | undefined;
+  #scheduler: Scheduler | undefined;
   #pipelines: string[] = [];
   #liveness: ProcessLiveness | undefined;
   #reaper: Reaper | undefined;
@@ -88,6 +92,8 @@ export class Engine {
     if (app.hooks) this.#hooks.unshift(app.hooks);
     const pipelines = selectPipelines(app, config.pipelines);
     checkAppSettings(config, app.pipelines);
+    const scheduler = config.role === 'worker' ? undefined : (sqlOf: Sql) => new Scheduler({ sql: sqlOf, config, log: log.child('scheduler'), pipelines });
+    if (config.role !== 'worker') for (const p of pipelines) checkSchedules(p.name, p.schedules); // fails before connecting
     const sql = connect({ url, schema: config.database.schema, max: config.database.pool_size, applicationName: `ductwork-engine ${this.processId}` });
     this.#sql = sql;
     const liveness = new ProcessLiveness({
@@ -99,6 +105,10 @@ export class Engine {
       await checkConnection(sql, url);
       await assertMigrated(sql, config.database.schema);
       await liveness.start();
+      // Definitions are stored up front, so SQL triggers (trigger_pipeline) and schedules can use them.
+      for (const p of pipelines) await storeDefinition(sql, p.definition as never, p.name);
+      this.#scheduler = scheduler?.(sql);
+      await this.#scheduler?.sync();
     } catch (error) {
       await liveness.stop().catch(() => {});
       await sql.end({ timeout: 1 }).catch(() => {});
@@ -137,12 +147,16 @@ export class Engine {
     }
     this.#reaper = new Reaper({ sql, config, liveness, log: log.child('reaper'), wakeups });
     this.#cleaner = new RetentionCleaner({ sql, config, log: log.child('retention') });
-    this.#listener = new WakeupListener({ sql, schema: config.database.schema, pipelines: this.#pipelines, wakeups, log: log.child('listener') });
+    this.#listener = new WakeupListener({
+      sql, schema: config.database.schema, pipelines: this.#pipelines, wakeups, log: log.child('listener'),
+      onCancel: (runId) => this.#jobWorker?.abortRun(runId),
+    });
     await this.#listener.start();
     this.#jobWorker?.start();
     for (const advancer of this.#advancers) advancer.start();
     this.#reaper.start();
     this.#cleaner.start();
+    this.#scheduler?.start();
     this.#state = 'running';
     if (this.#jobWorker) await this.#hook('onWorkerStart', { name: this.#jobWorker.name, role: 'job_worker' });
     for (const a of this.#advancers) await this.#hook('onAdvancerStart', { name: a.name, role: 'pipeline_advancer' });
@@ -186,6 +200,7 @@ export class Engine {
     await withTimeout(Promise.all(this.#advancers.map((a) => a.stop())), config.pipeline_advancer.shutdown_timeout * 1000);
     for (const a of this.#advancers) await this.#hook('onAdvancerStop', { name: a.name, role: 'pipeline_advancer' });
     await this.#cleaner?.stop();
+    await this.#scheduler?.stop();
     await this.#reaper?.stop();
     await this.#listener?.stop();
     if (this.#sql) await this.#abandonLeftoverClaims(this.#sql);

@@ -5,7 +5,7 @@ import { notifyWakeup } from '../db/notify.js';
 import { claimJobs, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedJob, type Success } from '../db/queries/jobs.js';
 import { serializeError, type SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { StepTask } from '../../workers/protocol.js';
+import type { StepRunNext, StepTask } from '../../workers/protocol.js';
 import { jitteredPollMs, outageDelayMs, sleep } from './backoff.js';
 import { crashDecision, nextRun } from './budgets.js';
 import type { DefinitionCache } from './definition-cache.js';
@@ -46,6 +46,8 @@ interface PendingSuccess {
   claim: ClaimedJob;
   output: string;
   next: Success['next'];
+  delaySeconds?: number;
+  notBefore?: Date;
 }
 
 /** One step running on the thread pool. */
@@ -117,6 +119,28 @@ export class JobWorker {
   }
 
   /** The running attempt a worker thread's request (a context write) comes from, by its execution id, if it still runs here. */
+  /**
+   * The steps of a cancelled run that run here: their `this.signal` aborts now, and a step still
+   * running `job_worker.timeout_grace` later has its thread terminated. Their results are fenced
+   * out by the cancel either way. Returns how many it aborted.
+   */
+  abortRun(runId: string): number {
+    const { pool, config, log } = this.#deps;
+    let aborted = 0;
+    for (const running of this.#inflight.values()) {
+      const { claim } = running;
+      if (claim.run_id !== runId) continue;
+      aborted++;
+      pool.abortStep(claim.claim_token, `pipeline ${claim.pipeline_id} was cancelled`);
+      running.timers.push(setTimeout(() => {
+        log.error('Cancelled step ignored its abort signal; terminating its worker thread', { step: claim.klass, job: claim.id, graceSeconds: config.job_worker.timeout_grace });
+        pool.terminateStep(claim.claim_token);
+      }, config.job_worker.timeout_grace * 1000));
+    }
+    if (aborted > 0) log.info('Aborting the running steps of a cancelled pipeline', { run: runId, steps: aborted });
+    return aborted;
+  }
+
   runningClaim(executionId: string): ClaimedJob | undefined {
     return this.#byToken.get(executionId)?.claim;
   }
@@ -249,7 +273,7 @@ export class JobWorker {
     this.#deps.pool.run(task).then(
       (result) => {
         if (running.timedOut !== undefined) void this.#recordFailure(running, 'failure', this.#timeoutError(running));
-        else if (result.ok) this.#queueSuccess(running, result.output);
+        else if (result.ok) this.#queueSuccess(running, result.output, result.runNext);
         else void this.#recordFailure(running, 'failure', result.error);
       },
       (error: unknown) => {
@@ -292,9 +316,18 @@ export class JobWorker {
       : { name: 'ThreadCrash', message: `Worker thread died while running the step: ${message}` };
   }
 
-  #queueSuccess(running: Running, output: string): void {
+  #queueSuccess(running: Running, output: string, runNext?: StepRunNext): void {
     this.#stopTimers(running);
-    this.#pendingSuccesses.push({ claim: running.claim, output, next: this.#claiming ? this.#successor(running.claim) : undefined });
+    const { claim } = running;
+    const after = this.#deps.definitions.peek(claim.definition_sha1)?.edges[claim.node]?.after ?? 0;
+    const delaySeconds = Math.max(after, runNext?.delaySeconds ?? 0);
+    const notBefore = runNext?.at === undefined ? undefined : new Date(runNext.at);
+    // A branch that must wait goes to the advancer with its due time instead of continuing in the commit.
+    const waits = delaySeconds > 0 || notBefore !== undefined;
+    this.#pendingSuccesses.push({
+      claim, output, next: this.#claiming && !waits ? this.#successor(claim) : undefined,
+      ...(delaySeconds > 0 ? { delaySeconds } : {}), ...(notBefore ? { notBefore } : {}),
+    });
     if (this.#flushes < MAX_FLUSHES) {
       this.#flushes++;
       void this.#flush();
@@ -396,7 +429,9 @@ export class JobWorker {
    */
   async #commit(batch: PendingSuccess[]) {
     const { sql, processId, log } = this.#deps;
-    const results = batch.map(({ claim, output, next }) => ({ job: claim, output, next }));
+    const results: Success[] = batch.map(({ claim, output, next, delaySeconds, notBefore }) => ({
+      job: claim, output, next, ...(delaySeconds ? { delaySeconds } : {}), ...(notBefore ? { notBefore } : {}),
+    }));
     try {
       return await commitSuccesses(sql, results, processId);
     } catch (error) {

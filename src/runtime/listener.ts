@@ -3,17 +3,29 @@ import { listenForWakeups } from '../db/notify.js';
 import type { Logger } from '../log.js';
 import { advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
+interface ListenerOptions {
+  sql: Sql;
+  schema: string;
+  pipelines: readonly string[];
+  wakeups: Wakeups;
+  log: Logger;
+  /** A pipeline's run was cancelled (`cancel:<runId>`): abort its steps running here. */
+  onCancel?: (runId: string) => void;
+}
+
+const CANCEL_PREFIX = 'cancel:';
+
 /**
  * Turns wake-up notifications from other processes (a trigger, a worker-only process that
  * finished steps, a reaper) into in-process wake-ups for this engine's loops. After every
  * (re)connection every loop is woken once, since notifications sent meanwhile were lost.
  */
 export class WakeupListener {
-  readonly #options: { sql: Sql; schema: string; pipelines: readonly string[]; wakeups: Wakeups; log: Logger };
+  readonly #options: ListenerOptions;
   readonly #channels: Set<string>;
   #subscription: { unlisten(): Promise<void> } | undefined;
 
-  constructor(options: { sql: Sql; schema: string; pipelines: readonly string[]; wakeups: Wakeups; log: Logger }) {
+  constructor(options: ListenerOptions) {
     this.#options = options;
     this.#channels = new Set(options.pipelines.flatMap((p) => [jobsChannel(p), advanceChannel(p)]));
   }
@@ -26,6 +38,7 @@ export class WakeupListener {
         schema,
         (payload) => {
           if (this.#channels.has(payload)) wakeups.signal(payload);
+          else if (payload.startsWith(CANCEL_PREFIX)) this.#options.onCancel?.(payload.slice(CANCEL_PREFIX.length));
         },
         () => {
           for (const channel of this.#channels) wakeups.signal(channel);

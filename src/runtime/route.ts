@@ -42,7 +42,10 @@ export interface NextStep {
  * - `expand`: the branch completes and opens `fanout`, one member per element (created in SQL);
  * - `empty`: an empty expand with a collapse: the collapse starts at once with `[]`, in a new branch;
  * - `fanIn`: the branch completes and arrives at the fan-in of its innermost fan-out; the arrival
- *   that completes the count starts `target` with every member's output.
+ *   that completes the count starts `target` with every member's output;
+ * - `wait`: the branch waits for a signal named `event` (delivered to `next`), or its timeout
+ *   (`onTimeout`, or a `wait_timed_out` halt); settled in the transaction, under the pipeline's
+ *   signal lock, by {@link applyMoves}.
  */
 export type Move =
   | { kind: 'continue'; claim: ClaimedAdvance; next: NextStep }
@@ -51,7 +54,8 @@ export type Move =
   | { kind: 'divide'; claim: ClaimedAdvance; fanout: NewFanout; branches: NewBranch[]; jobs: NewJob[] }
   | { kind: 'expand'; claim: ClaimedAdvance; fanout: NewFanout; target: { node: string; klass: string } }
   | { kind: 'empty'; claim: ClaimedAdvance; branch: NewBranch; job: NewJob }
-  | { kind: 'fanIn'; claim: ClaimedAdvance; frame: FanFrame; target: { node: string; klass: string; via: 'combine' | 'collapse' } };
+  | { kind: 'fanIn'; claim: ClaimedAdvance; frame: FanFrame; target: { node: string; klass: string; via: 'combine' | 'collapse' } }
+  | { kind: 'wait'; claim: ClaimedAdvance; event: string; timeoutSeconds: number | null; next: NextStep; onTimeout?: NextStep; after: number };
 
 /** Plans one claimed branch's move. Throws on a definition or output it cannot route. */
 export function planMove(claim: ClaimedAdvance, ctx: RouteContext): Move {
@@ -70,7 +74,13 @@ export function planMove(claim: ClaimedAdvance, ctx: RouteContext): Move {
   }
   const edge = ctx.graph.edges[claim.node];
   if (!edge) throw new TransitionError(`node "${claim.node}" is not in the run's definition`);
+  if (claim.kind === 'wait' && edge.type !== 'wait') throw new TransitionError(`a wait is parked at node "${claim.node}", whose transition is ${edge.type ?? 'the end'}`);
   switch (edge.type) {
+    case 'wait':
+      return {
+        kind: 'wait', claim, event: edge.event, timeoutSeconds: edge.timeout ?? null, next: nextStep(ctx, edge.to[0], 'wait'),
+        ...(edge.on_timeout ? { onTimeout: nextStep(ctx, edge.on_timeout, 'wait') } : {}), after: edge.after ?? 0,
+      };
     case undefined:
       return { kind: 'finish', claim, terminal: true };
     case 'chain':
@@ -93,7 +103,8 @@ export function planMove(claim: ClaimedAdvance, ctx: RouteContext): Move {
 /** The step a branch continues with in its success commit, when its finished step's node chains on (chain or converge). */
 export function chainSuccessor(graph: DefinitionGraph, node: string): { node: string; klass: string; via: 'chain' | 'converge' } | undefined {
   const edge = graph.edges[node];
-  if (edge?.type !== 'chain' && edge?.type !== 'converge') return undefined;
+  // A delayed transition waits as an advance job due later, so the advancer routes it then.
+  if ((edge?.type !== 'chain' && edge?.type !== 'converge') || edge.after) return undefined;
   const next = graph.edges[edge.to[0]];
   return next ? { node: edge.to[0], klass: next.klass, via: edge.type } : undefined;
 }

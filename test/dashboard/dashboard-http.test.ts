@@ -141,7 +141,7 @@ describe('actions', () => {
     assert.equal((await halted.wait({ timeoutMs: 20_000 })).status, 'completed');
     const late = await post(action, { csrf: token, confirm: 'yes' });
     assert.equal(late.status, 409);
-    assert.match(await errorOf(late), /Cannot revive completed pipeline .* only halted pipelines can be revived/);
+    assert.match(await errorOf(late), /Cannot revive completed pipeline .* only halted or cancelled pipelines can be revived/);
     assert.doesNotMatch(await (await get(`/pipelines/${halted.id}`)).text(), /Revive pipeline/, 'and the button is gone');
   });
 });

@@ -65,7 +65,7 @@ test('revive refuses a pipeline that is not halted', async () => {
   await handle.result({ timeoutMs: 15_000 });
   await assert.rejects(client.revive(handle.id), (error: DuctworkError) => {
     assert.equal(error.code, 'revive_error');
-    assert.match(error.message, /Cannot revive completed pipeline .* only halted pipelines can be revived/);
+    assert.match(error.message, /Cannot revive completed pipeline .* only halted or cancelled pipelines can be revived/);
     return true;
   });
   await assert.rejects(client.revive('00000000-0000-7000-8000-000000000000'), (error: DuctworkError) => error.code === 'pipeline_not_found');

@@ -9,7 +9,7 @@ import type { PipelineStatus } from './pipelines.js';
 /** Pipelines by status (an index-only scan of pipelines_status_created once vacuumed). */
 export async function pipelineCounts(sql: Queryable): Promise<Record<PipelineStatus, number>> {
   const rows = await sql`select status, count(*)::int as n from pipelines group by status`;
-  const counts: Record<PipelineStatus, number> = { in_progress: 0, completed: 0, halted: 0 };
+  const counts: Record<PipelineStatus, number> = { in_progress: 0, completed: 0, halted: 0, cancelled: 0 };
   for (const row of rows) counts[row.status as PipelineStatus] = row.n as number;
   return counts;
 }

@@ -14,6 +14,7 @@ export type HaltReason =
   | 'advancer_crashes_exhausted'
   | 'max_fanout_exceeded'
   | 'condition_unmatched'
+  | 'wait_timed_out'
   | 'transition_invalid';
 
 export interface NewBranch {
@@ -111,4 +112,15 @@ export function copyBranches(sql: Queryable, runId: string, pipelineKlass: strin
       terminal_step_id: b.terminalStepId, arrival_step_id: b.arrivalStepId,
     })))})
       as t(id uuid, parent_branch_id uuid, frames jsonb, status text, halt_reason text, halt_detail text, terminal_step_id uuid, arrival_step_id uuid)`;
+}
+
+/** Ends a run's open branches as cancelled. */
+export function cancelBranches(sql: Queryable, runId: string) {
+  return sql`update branches set status = 'cancelled', last_advanced_at = clock_timestamp(), updated_at = clock_timestamp()
+             where run_id = ${runId} and status = 'in_progress'`;
+}
+
+/** A revive of a cancelled run: its cancelled branches are open again. */
+export function resumeCancelledBranches(sql: Queryable, runId: string) {
+  return sql`update branches set status = 'in_progress', updated_at = clock_timestamp() where run_id = ${runId} and status = 'cancelled'`;
 }

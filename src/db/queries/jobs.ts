@@ -60,23 +60,29 @@ export interface NewJob {
   inputIdx?: number | null;
   idempotencyKey: string;
   sourceStepId?: string | null;
+  /** Due no earlier than this (a trigger's `runAt`); default now. */
+  runAt?: Date | null;
+  /** Or due this many seconds from now (a trigger's `delay`). */
+  delaySeconds?: number;
 }
 
-/** Enqueues run jobs, due now by the database clock. One statement for any number. */
+/** Enqueues run jobs, due now by the database clock unless they say later. One statement for any number. */
 export function insertJobs(sql: Queryable, jobs: NewJob[]) {
   return sql`
     insert into jobs (kind, pipeline_klass, pipeline_id, run_id, branch_id, definition_sha1, step_id, node, klass, to_transition,
                       input, input_ref, input_idx, idempotency_key, source_step_id, run_at)
     select 'run', pipeline_klass, pipeline_id, run_id, branch_id, definition_sha1, step_id, node, klass, to_transition,
            coalesce(input, (select s.output from steps s where s.id = t.input_ref)), input_ref, input_idx, idempotency_key,
-           source_step_id, clock_timestamp()
+           source_step_id, coalesce(run_at, clock_timestamp() + make_interval(secs => coalesce(delay_s, 0)))
     from jsonb_to_recordset(${rowsJson(sql, jobs.map((j) => ({
       pipeline_klass: j.pipelineKlass, pipeline_id: j.pipelineId, run_id: j.runId, branch_id: j.branchId, definition_sha1: j.definitionSha1,
       step_id: j.stepId, node: j.node, klass: j.klass, to_transition: j.toTransition, input: j.input, input_ref: j.inputRef ?? null,
       input_idx: j.inputIdx ?? null, idempotency_key: j.idempotencyKey, source_step_id: j.sourceStepId ?? null,
+      run_at: j.runAt?.toISOString() ?? null, delay_s: j.delaySeconds ?? null,
     })))})
       as t(pipeline_klass text, pipeline_id uuid, run_id uuid, branch_id uuid, definition_sha1 text, step_id uuid, node text, klass text,
-           to_transition text, input text, input_ref uuid, input_idx int, idempotency_key uuid, source_step_id uuid)`;
+           to_transition text, input text, input_ref uuid, input_idx int, idempotency_key uuid, source_step_id uuid, run_at timestamptz,
+           delay_s float8)`;
 }
 
 /**
@@ -118,6 +124,10 @@ export interface Success {
    * next, still claimed by the committing process: no advancer pass, no re-claim.
    */
   next?: { id: string; node: string; klass: string; via: 'chain' | 'converge' };
+  /** Without `next`: the advancer routes the branch no earlier than this many seconds from now (`after`, `runNextAt`)... */
+  delaySeconds?: number;
+  /** ...and no earlier than this time (`runNextAt(date)`). */
+  notBefore?: Date;
 }
 
 /** What {@link commitSuccesses} recorded: committed job ids, and the new claim token of each continued job. */
@@ -139,16 +149,17 @@ export async function commitSuccesses(sql: Queryable, results: Success[], proces
   // latest version, so a claim reaped meanwhile writes nothing.
   const rows = await sql<{ id: string; claim_token: string | null }[]>`
     with input as (
-      select * from jsonb_to_recordset(${rowsJson(sql, results.map(({ job, output, next }) => ({
+      select * from jsonb_to_recordset(${rowsJson(sql, results.map(({ job, output, next, delaySeconds, notBefore }) => ({
         id: job.id, token: job.claim_token, step_id: job.step_id, output, next_id: next?.id ?? null, next_node: next?.node ?? null,
-        next_klass: next?.klass ?? null, next_via: next?.via ?? null,
-      })))}) as t(id bigint, token uuid, step_id uuid, output text, next_id uuid, next_node text, next_klass text, next_via text)
+        next_klass: next?.klass ?? null, next_via: next?.via ?? null, delay_s: delaySeconds || null, not_before: notBefore?.toISOString() ?? null,
+      })))}) as t(id bigint, token uuid, step_id uuid, output text, next_id uuid, next_node text, next_klass text, next_via text,
+                  delay_s float8, not_before timestamptz)
     ), owner as (
       select id from processes where id = ${processId} for key share
     ), held as materialized (
       select j.id, j.claim_token, j.step_id, j.run_id, j.branch_id, j.node, j.klass, j.to_transition, j.input, j.input_ref, j.input_idx,
              j.idempotency_key, j.source_step_id, j.retry_count, j.crash_count, j.created_at, i.output, i.next_id, i.next_node,
-             i.next_klass, i.next_via, i.next_id is not null and exists (select 1 from owner) as continues
+             i.next_klass, i.next_via, i.delay_s, i.not_before, i.next_id is not null and exists (select 1 from owner) as continues
       from jobs j join input i on i.id = j.id and i.token = j.claim_token and i.step_id = j.step_id
       where j.id = any(${ids}::bigint[]) and j.kind = 'run'
     ), continued as (
@@ -161,7 +172,9 @@ export async function commitSuccesses(sql: Queryable, results: Success[], proces
       returning j.id, j.claim_token
     ), handed as (
       update jobs j set kind = 'advance', claimed_at = null, claim_token = null, process_id = null, input = null,
-                        input_ref = null, input_idx = null, run_at = clock_timestamp(), retry_count = 0, crash_count = 0
+                        input_ref = null, input_idx = null, retry_count = 0, crash_count = 0,
+                        run_at = case when h.delay_s is null and h.not_before is null then clock_timestamp()
+                                      else greatest(clock_timestamp() + make_interval(secs => coalesce(h.delay_s, 0)), h.not_before) end
       from held h
       where j.id = h.id and j.claim_token = h.claim_token and j.step_id = h.step_id and not h.continues and h.branch_id is not null
       returning j.id
@@ -330,7 +343,7 @@ export async function crashClaims(sql: Queryable, crashes: Crash[], errorClass: 
     ), released as (
       update jobs j set claimed_at = null, claim_token = null, process_id = null
       from input i
-      where j.id = i.id and j.id = any(${ids}::bigint[]) and j.claim_token = i.token and j.kind = 'advance'
+      where j.id = i.id and j.id = any(${ids}::bigint[]) and j.claim_token = i.token and j.kind in ('advance', 'wait')
       returning j.id
     ), crashed as (
       select id, run_at from again union all select id, null::timestamptz from handed union all select id, null::timestamptz from ended
@@ -355,6 +368,11 @@ export async function crashClaims(sql: Queryable, crashes: Crash[], errorClass: 
 export interface ClaimedAdvance {
   id: string;
   claim_token: string;
+  /** `advance`: a finished step to route; `wait`: a branch waiting for `event`, woken by a signal or its timeout. */
+  kind: 'advance' | 'wait';
+  /** A wait's timeout (null: none) and whether it has passed (database clock, at the claim). */
+  wait_until: Date | null;
+  timed_out: boolean;
   pipeline_klass: string;
   pipeline_id: string;
   run_id: string;
@@ -387,7 +405,7 @@ export function claimAdvances(sql: Queryable, pipelines: readonly string[], limi
       select id from processes where id = ${processId} for key share
     ), ready as (
       select id from jobs
-      where kind = 'advance' and claimed_at is null and run_at <= clock_timestamp() and pipeline_klass = any(${textList(pipelines)}::text[])
+      where kind in ('advance', 'wait') and claimed_at is null and run_at <= clock_timestamp() and pipeline_klass = any(${textList(pipelines)}::text[])
         and exists (select 1 from owner)
       order by run_at
       limit ${limit}
@@ -398,7 +416,7 @@ export function claimAdvances(sql: Queryable, pipelines: readonly string[], limi
       from ready where j.id = ready.id
       returning j.*
     )
-    select c.id::text as id, c.claim_token, c.pipeline_klass, c.pipeline_id, c.run_id, c.branch_id, c.definition_sha1, c.step_id,
+    select c.id::text as id, c.claim_token, c.kind, c.wait_until, coalesce(c.wait_until <= clock_timestamp(), false) as timed_out, c.pipeline_klass, c.pipeline_id, c.run_id, c.branch_id, c.definition_sha1, c.step_id,
            c.node, c.klass, c.idempotency_key, c.retry_count, c.crash_count, s.status as step_status, b.frames,
            a.outcome as last_outcome, left(a.error_class || ': ' || a.error_message, 500) as last_error
     from claimed c join steps s on s.id = c.step_id join branches b on b.id = c.branch_id
@@ -416,7 +434,7 @@ export async function lockAdvances(sql: Queryable, claims: { id: string; claim_t
     select j.id::text as id from jobs j
     join jsonb_to_recordset(${rowsJson(sql, claims.map((c) => ({ id: c.id, token: c.claim_token })))}) as t(id bigint, token uuid)
       on t.id = j.id and t.token = j.claim_token
-    where j.id = any(${idList(claims.map((c) => c.id))}::bigint[]) and j.kind = 'advance'
+    where j.id = any(${idList(claims.map((c) => c.id))}::bigint[]) and j.kind in ('advance', 'wait')
     for update of j`;
   return new Set(rows.map((r) => r.id as string));
 }
@@ -426,7 +444,7 @@ export function releaseAdvances(sql: Queryable, claims: { id: string; claim_toke
   return sql`
     update jobs j set claimed_at = null, claim_token = null, process_id = null
     from jsonb_to_recordset(${rowsJson(sql, claims.map((c) => ({ id: c.id, token: c.claim_token })))}) as t(id bigint, token uuid)
-    where j.id = t.id and j.id = any(${idList(claims.map((c) => c.id))}::bigint[]) and j.claim_token = t.token and j.kind = 'advance'`;
+    where j.id = t.id and j.id = any(${idList(claims.map((c) => c.id))}::bigint[]) and j.claim_token = t.token and j.kind in ('advance', 'wait')`;
 }
 
 /** Routed: the advance jobs whose branches moved on without a next step here. */
@@ -448,7 +466,7 @@ export function continueJobs(sql: Queryable, moves: ContinuedJob[]) {
     update jobs j set kind = 'run', step_id = t.next_id, node = t.node, klass = t.klass, to_transition = t.via, input = s.output,
                       input_ref = s.id, input_idx = null, idempotency_key = t.next_id, source_step_id = null, run_at = clock_timestamp(),
                       retry_count = 0, crash_count = 0, claimed_at = null, claim_token = null, process_id = null,
-                      created_at = clock_timestamp(), last_error = null
+                      created_at = clock_timestamp(), last_error = null, event = null, wait_until = null
     from jsonb_to_recordset(${rowsJson(sql, moves.map((m) => ({ id: m.jobId, from_step: m.fromStepId, next_id: m.next.id, node: m.next.node, klass: m.next.klass, via: m.next.via })))})
       as t(id bigint, from_step uuid, next_id uuid, node text, klass text, via text)
     join steps s on s.id = t.from_step
@@ -460,7 +478,7 @@ export function deferAdvance(sql: Queryable, claim: { id: string; claim_token: s
   return sql`
     update jobs set retry_count = retry_count + 1, run_at = clock_timestamp() + make_interval(secs => ${delayMs / 1000}),
                     last_error = ${detail}, claimed_at = null, claim_token = null, process_id = null
-    where id = ${claim.id} and claim_token = ${claim.claim_token} and kind = 'advance'`;
+    where id = ${claim.id} and claim_token = ${claim.claim_token} and kind in ('advance', 'wait')`;
 }
 
 /** A finished step whose branch the advancer must route (again): a revive of a branch halted while routing. */
@@ -490,4 +508,81 @@ export function insertAdvances(sql: Queryable, advances: NewAdvance[]) {
     })))})
       as t(pipeline_klass text, pipeline_id uuid, run_id uuid, branch_id uuid, definition_sha1 text, step_id uuid, node text, klass text,
            to_transition text, idempotency_key uuid)`;
+}
+
+/**
+ * A branch arrives at a wait with no signal pending: its advance job becomes a `wait` job for
+ * `event`, due at its timeout (`'infinity'` without one), claim released. A wait job woken without
+ * a signal for it (the signal went to another branch) is parked again with its deadline.
+ */
+export function parkWait(sql: Queryable, claim: { id: string; claim_token: string }, event: string, timeoutSeconds: number | null) {
+  return sql`
+    update jobs j set kind = 'wait', event = ${event}, wait_until = d.until, run_at = coalesce(d.until, 'infinity'),
+                      claimed_at = null, claim_token = null, process_id = null, retry_count = 0, crash_count = 0, last_error = null
+    from (
+      select id, case when kind = 'wait' then wait_until
+                      when ${timeoutSeconds}::float8 is not null then clock_timestamp() + make_interval(secs => ${timeoutSeconds}::float8) end as until
+      from jobs where id = ${claim.id}
+    ) d
+    where j.id = d.id and j.claim_token = ${claim.claim_token}`;
+}
+
+/**
+ * A signal reached a waiting branch: its job runs `next` with the signal's payload as input (due
+ * `delaySeconds` from now: the transition's `after`).
+ */
+export function deliverWait(sql: Queryable, jobId: string, next: { id: string; node: string; klass: string }, payload: string, delaySeconds: number) {
+  return sql`
+    update jobs set kind = 'run', step_id = ${next.id}, node = ${next.node}, klass = ${next.klass}, to_transition = 'wait',
+                    input = ${payload}, input_ref = null, input_idx = null, idempotency_key = ${next.id}, source_step_id = null,
+                    run_at = clock_timestamp() + make_interval(secs => ${delaySeconds}::float8), retry_count = 0, crash_count = 0,
+                    claimed_at = null, claim_token = null, process_id = null, created_at = clock_timestamp(), last_error = null,
+                    event = null, wait_until = null
+    where id = ${jobId}`;
+}
+
+/**
+ * Makes the unclaimed waits of a pipeline for `event` due now, so an advancer delivers the signal
+ * just stored (jobs_waiting). Skips a wait an advancer is routing: it reads the signal under the
+ * same lock. Returns how many it woke.
+ */
+export async function wakeWaits(sql: Queryable, pipelineId: string, event: string): Promise<number> {
+  const rows = await sql`
+    update jobs set run_at = clock_timestamp()
+    where id in (
+      select id from jobs where pipeline_id = ${pipelineId} and kind = 'wait' and event = ${event} and claimed_at is null
+      for update skip locked
+    )
+    returning id`;
+  return rows.length;
+}
+
+/**
+ * Parks every job of a cancelled run: never due ('infinity'), claims cleared so a running step's
+ * commit is fenced out. Returns the claims that were open (the steps to abort).
+ */
+export function parkRunJobs(sql: Queryable, runId: string) {
+  return sql<{ claim_token: string; process_id: string; kind: string }[]>`
+    with open as (
+      select id, claim_token, process_id, kind from jobs where run_id = ${runId} for update
+    ), parked as (
+      update jobs j set run_at = 'infinity', claimed_at = null, claim_token = null, process_id = null
+      from open o where j.id = o.id
+      returning j.id
+    )
+    select o.claim_token, o.process_id, o.kind from open o join parked p on p.id = o.id where o.claim_token is not null`;
+}
+
+/** A revive of a cancelled run: its parked jobs are due now (a wait is re-checked for signals and its timeout; jobs_run). */
+export function unparkRunJobs(sql: Queryable, runId: string) {
+  return sql`update jobs set run_at = clock_timestamp() where run_id = ${runId}`;
+}
+
+/** What a run's branches wait for: a delay (due later), an event, or the start of a delayed trigger (jobs_run). */
+export function waitingOfRun(sql: Queryable, runId: string) {
+  return sql<{ branch_id: string | null; node: string; klass: string; kind: string; event: string | null; until: Date | null }[]>`
+    select branch_id, node, klass, kind, event, case when kind = 'wait' then wait_until else run_at end as until
+    from jobs
+    where run_id = ${runId} and claimed_at is null and (kind = 'wait' or run_at > clock_timestamp())
+    order by id`;
 }

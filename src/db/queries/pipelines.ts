@@ -4,33 +4,46 @@ export type { RetentionKeepTimes };
 import { rowsJson, type Queryable, type Sql } from '../connect.js';
 
 /** Pipeline (and run) statuses. */
-export type PipelineStatus = 'in_progress' | 'completed' | 'halted';
+export type PipelineStatus = 'in_progress' | 'completed' | 'halted' | 'cancelled';
 
 export interface PipelineRow {
   id: string;
   klass: string;
   status: PipelineStatus;
+  cancel_reason: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
-/** Creates the durable identity of a triggered pipeline. */
-export function insertPipeline(sql: Queryable, id: string, klass: string) {
-  return sql`insert into pipelines (id, klass, status) values (${id}, ${klass}, 'in_progress')`;
+/**
+ * Creates the durable identity of a triggered pipeline. With a key, writes nothing (count 0) when
+ * a pipeline of the class has that key (pipelines_key).
+ */
+export function insertPipeline(sql: Queryable, id: string, klass: string, key?: string) {
+  return key === undefined
+    ? sql`insert into pipelines (id, klass, status) values (${id}, ${klass}, 'in_progress')`
+    : sql`insert into pipelines (id, klass, status, key) values (${id}, ${klass}, 'in_progress', ${key})
+          on conflict (klass, key) where key is not null do nothing`;
+}
+
+/** The id of the pipeline of `klass` triggered with `key` (pipelines_key). */
+export async function findKeyedPipeline(sql: Queryable, klass: string, key: string): Promise<string | undefined> {
+  const [row] = await sql`select id from pipelines where klass = ${klass} and key = ${key}`;
+  return row?.id as string | undefined;
 }
 
 export async function findPipeline(sql: Queryable, id: string): Promise<PipelineRow | undefined> {
-  const [row] = await sql<PipelineRow[]>`select id, klass, status, created_at, updated_at from pipelines where id = ${id}`;
+  const [row] = await sql<PipelineRow[]>`select id, klass, status, cancel_reason, created_at, updated_at from pipelines where id = ${id}`;
   return row;
 }
 
 /** Locks a pipeline row for a revive (which must see its status and write a new run atomically). */
 export async function lockPipeline(sql: Queryable, id: string): Promise<PipelineRow | undefined> {
-  const [row] = await sql<PipelineRow[]>`select id, klass, status, created_at, updated_at from pipelines where id = ${id} for update`;
+  const [row] = await sql<PipelineRow[]>`select id, klass, status, cancel_reason, created_at, updated_at from pipelines where id = ${id} for update`;
   return row;
 }
 
-/** Sets a pipeline's status (revive puts a halted pipeline back in progress). */
+/** Sets a pipeline's status (revive puts a halted or cancelled pipeline back in progress). */
 export function setPipelineStatus(sql: Queryable, id: string, status: PipelineStatus) {
   return sql`update pipelines set status = ${status}, updated_at = clock_timestamp() where id = ${id}`;
 }
@@ -68,7 +81,9 @@ export async function deleteExpiredPipelines(
           and (case when p.status = 'completed' then coalesce(k.completed, ${keep.completed}) else coalesce(k.halted, ${keep.halted}) end) > 0
           and p.updated_at < clock_timestamp() - make_interval(secs =>
                 case when p.status = 'completed' then coalesce(k.completed, ${keep.completed}) else coalesce(k.halted, ${keep.halted}) end)
-          and not exists (select 1 from runs r join jobs j on j.run_id = r.id where r.pipeline_id = p.id)
+          -- a cancelled run's parked jobs go with it; any other queued or claimed job keeps the pipeline
+          and not exists (select 1 from runs r join jobs j on j.run_id = r.id where r.pipeline_id = p.id
+                          and not (p.status = 'cancelled' and j.run_at = 'infinity' and j.claimed_at is null))
         order by p.updated_at
         limit ${limit}
         for update of p skip locked
@@ -80,4 +95,9 @@ export async function deleteExpiredPipelines(
       select (select count(*) from expired)::int as candidates, (select count(*) from deleted)::int as deleted, (select steps from counted) as steps`;
     return { deleted: dryRun ? (row!.candidates as number) : (row!.deleted as number), steps: row!.steps as number };
   });
+}
+
+/** Ends a pipeline as cancelled, with the reason given. */
+export function markPipelineCancelled(sql: Queryable, id: string, reason: string | null) {
+  return sql`update pipelines set status = 'cancelled', cancel_reason = ${reason}, updated_at = clock_timestamp() where id = ${id}`;
 }

@@ -92,3 +92,22 @@ export function insertRunFrom(sql: Queryable, run: { id: string; previousRunId: 
     select ${run.id}, pipeline_id, pipeline_klass, definition_sha1, 'in_progress', clock_timestamp(), clock_timestamp()
     from runs where id = ${run.previousRunId}`;
 }
+
+/** Ends an in-progress run as cancelled (halted_at records when). */
+export function markRunCancelled(sql: Queryable, runId: string) {
+  return sql`update runs set status = 'cancelled', halted_at = clock_timestamp(), updated_at = clock_timestamp()
+             where id = ${runId} and status = 'in_progress'`;
+}
+
+/** A revive of a cancelled run: it is in progress again. */
+export function markRunResumed(sql: Queryable, runId: string) {
+  return sql`update runs set status = 'in_progress', halted_at = null, updated_at = clock_timestamp() where id = ${runId}`;
+}
+
+/** The on_halt step class of a run's definition, if it has one. */
+export async function haltHandlerOf(sql: Queryable, runId: string): Promise<{ klass: string; sha1: string } | undefined> {
+  const [row] = await sql`
+    select d.graph -> 'metadata' -> 'on_halt' ->> 'klass' as klass, d.sha1
+    from runs r join definitions d on d.sha1 = r.definition_sha1 where r.id = ${runId}`;
+  return row?.klass ? { klass: row.klass as string, sha1: row.sha1 as string } : undefined;
+}
