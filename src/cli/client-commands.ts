@@ -41,6 +41,11 @@ export function statusCommand(id: string | undefined, options: DatabaseFlags & {
     const steps = Object.entries(report.steps).map(([k, n]) => `${k} ${n}`).join(', ');
     out(`${report.pipeline} ${report.id}: ${report.status}\n  run ${report.runId}, steps: ${steps}`);
     for (const halt of report.halts) out(`  halted branch ${halt.branchId}: ${halt.reason}${halt.detail ? ` (${halt.detail})` : ''}`);
+    for (const w of report.waiting) {
+      const until = w.until ? ` until ${w.until.toISOString()}` : '';
+      out(w.kind === 'event' ? `  waiting for "${w.event}" after ${w.step}${until || ' (no timeout)'}` : `  waiting${until} (${w.kind} before what follows ${w.step})`);
+    }
+    if (report.status === 'cancelled') out(`  cancelled${report.cancelReason ? `: ${report.cancelReason}` : ''}`);
     if (report.status === 'completed') out(`  output: ${JSON.stringify(report.output)}`);
   });
 }
@@ -69,8 +74,70 @@ export function reviveCommand(id: string, options: DatabaseFlags & { context?: b
   });
 }
 
+/** `ductwork cancel <id> [--reason R]`. */
+export function cancelCommand(id: string, options: DatabaseFlags & { reason?: string }): Promise<void> {
+  return withClient(options, async (client) => {
+    const report = await client.cancel(id, options.reason === undefined ? {} : { reason: String(options.reason) });
+    out(`Cancelled ${id} (${report.pipeline})${report.abortedSteps ? `; ${report.abortedSteps} running step(s) told to stop` : ''}.`);
+  });
+}
+
+/** `ductwork signal <id|key> <event> [JSON] [--pipeline P] [--key K]`. */
+export function signalCommand(target: string, event: string, payload: string | undefined, options: DatabaseFlags & { pipeline?: string; key?: string }): Promise<void> {
+  let value: unknown = null;
+  if (payload !== undefined) {
+    try {
+      value = JSON.parse(payload);
+    } catch (error) {
+      throw new DuctworkError('signal_invalid', `The payload of signal "${event}" is not valid JSON: ${(error as Error).message}.`);
+    }
+  }
+  return withClient(options, async (client) => {
+    const to = options.pipeline === undefined ? target : { pipeline: String(options.pipeline), key: target };
+    const receipt = await client.signal(to, event, value, options.key === undefined ? {} : { key: String(options.key) });
+    out(`${receipt.outcome}: "${event}" to ${receipt.pipelineId}`);
+  });
+}
+
+/** `ductwork schedules [--json]`: every stored schedule with its next and last tick. */
+export function schedulesCommand(options: DatabaseFlags & { json?: boolean }): Promise<void> {
+  return withClient(options, async (client) => {
+    const schedules = await client.schedules();
+    if (options.json) return out(JSON.stringify(schedules, null, 2));
+    if (schedules.length === 0) return out('No schedules (declare `static schedules` on a pipeline class and start an engine that runs it).');
+    for (const s of schedules) {
+      out(`${s.pipeline} ${s.name}: "${s.cron}" ${s.timezone}, missed ${s.missed}; next ${s.nextTickAt.toISOString()}` +
+        (s.lastTickAt ? `, last ${s.lastTickAt.toISOString()} (${s.lastPipelineId})` : ''));
+    }
+  });
+}
+
+/**
+ * `ductwork check`: loads the app module of this build and lists the work in the database it
+ * could not continue. Exit code 1 when there is some, so a deploy script can stop.
+ */
+export async function checkCommand(options: DatabaseFlags & { json?: boolean }): Promise<void> {
+  const { config } = commandConfig(options);
+  const app = await loadAppModule(config.app);
+  await withClient(options, async (client) => {
+    const stranded = await client.strandedWork(app.pipelines.map((p) => ({ name: p.name, definition: p.definition })));
+    if (options.json) out(JSON.stringify(stranded, null, 2));
+    else if (stranded.length === 0) out(`OK: this build (${app.pipelines.length} pipelines) can continue every run in flight, waiting and scheduled.`);
+    else {
+      for (const s of stranded) {
+        out(s.problem === 'schedule_orphaned'
+          ? `${s.pipeline}: has stored schedules but this build has no such pipeline; they would never fire`
+          : s.problem === 'pipeline_missing'
+            ? `${s.pipeline}: ${s.runs} run(s) in flight (${s.waiting} waiting, ${s.delayed} delayed) but this build has no such pipeline`
+            : `${s.pipeline} (definition ${s.definition.slice(0, 12)}): ${s.runs} run(s) in flight (${s.waiting} waiting, ${s.delayed} delayed) need steps this build lacks: ${s.missingSteps.join(', ')}`);
+      }
+    }
+    if (stranded.length > 0) process.exitCode = 1;
+  });
+}
+
 /** `ductwork trigger <Pipeline> <JSON>`: the pipeline comes from the app module; prints the new id. */
-export async function triggerCommand(name: string, input: string | undefined, options: DatabaseFlags): Promise<void> {
+export async function triggerCommand(name: string, input: string | undefined, options: DatabaseFlags & { key?: string; delay?: string }): Promise<void> {
   const { config } = commandConfig(options);
   if (input === undefined) {
     throw new DuctworkError(
@@ -88,7 +155,9 @@ export async function triggerCommand(name: string, input: string | undefined, op
   const found = app.pipelines.find((p) => p.name === name);
   if (!found) throw new DuctworkError('unknown_pipeline', `Unknown pipeline "${name}" (the app module exports: ${app.pipelines.map((p) => p.name).join(', ')}).`);
   await withClient(options, async (client) => {
-    const handle = await client.trigger({ name, definition: found.definition }, value);
+    const handle = await client.trigger({ name, definition: found.definition }, value, {
+      ...(options.key === undefined ? {} : { key: String(options.key) }), ...(options.delay === undefined ? {} : { delay: String(options.delay) }),
+    });
     out(handle.id);
   });
 }

@@ -39,6 +39,24 @@ databaseOptions(cli.command('revive <pipelineId>', 'Re-run a halted pipeline, ke
   .option('--no-context', 'Start the new run with an empty context')
   .action(async (id: string, options) => (await import('./client-commands.js')).reviveCommand(id, options));
 
+databaseOptions(cli.command('cancel <pipelineId>', 'Cancel a pipeline in progress: no new step starts, running steps are told to stop, onHalt runs'))
+  .option('--reason <text>', 'Why; stored with the pipeline and passed to its onHalt step')
+  .action(async (id: string, options) => (await import('./client-commands.js')).cancelCommand(id, options));
+
+databaseOptions(cli.command('signal <target> <event> [payload]', 'Send an event with a JSON payload to a pipeline (by id, or by its trigger key with --pipeline)'))
+  .option('--pipeline <name>', 'Treat <target> as the key this pipeline class was triggered with')
+  .option('--key <key>', 'Deduplication key: a second signal with the same key is ignored')
+  .action(async (target: string, event: string, payload: string | undefined, options) =>
+    (await import('./client-commands.js')).signalCommand(target, event, payload, options));
+
+databaseOptions(cli.command('schedules', 'List the cron schedules with their next and last ticks'))
+  .option('--json', 'Print them as JSON')
+  .action(async (options) => (await import('./client-commands.js')).schedulesCommand(options));
+
+databaseOptions(cli.command('check', "Deploy check: list runs in flight, waiting or scheduled that this build's app module cannot continue (exit 1 if any)"))
+  .option('--json', 'Print the list as JSON')
+  .action(async (options) => (await import('./client-commands.js')).checkCommand(options));
+
 databaseOptions(cli.command('start', 'Run the engine (threaded by default) until SIGINT or SIGTERM'))
   .option('--threaded', 'One process with worker threads (forking: none)')
   .option('--forking', 'A supervisor with one child process per role (forking: default)')
@@ -67,6 +85,8 @@ databaseOptions(cli.command('prune', 'Delete finished pipelines past their keep-
   .action(async (options) => (await import('./client-commands.js')).pruneCommand(options));
 
 databaseOptions(cli.command('trigger <pipeline> [input]', 'Trigger a pipeline of the app module with a JSON input; prints the new pipeline id'))
+  .option('--key <key>', 'Deduplication key: if a pipeline of this class has it, its id is printed instead')
+  .option('--delay <duration>', 'Start after this long, e.g. 15m or 24h')
   .example(`ductwork trigger EnrichAllUsersData '{"daysOutdated": 7}'`)
   .action(async (name: string, input: string | undefined, options) => (await import('./client-commands.js')).triggerCommand(name, input, options));
 

@@ -19,6 +19,8 @@ import { enqueueTrigger, type TriggerRows } from './enqueue-trigger.js';
 import { cancelPipeline, type CancelOptions, type CancelReport } from './cancel.js';
 import { sendSignal, type SignalOptions, type SignalReceipt, type SignalTarget } from './signal.js';
 import { waitingOfRun } from '../db/queries/jobs.js';
+import { listSchedules } from '../db/queries/schedules.js';
+import { strandedWork, type StrandedWork } from './deploy-check.js';
 import { inSchema, triggerTiming, type TriggerOptions } from './trigger-options.js';
 import type { PipelineDefinition } from '../definition/define.js';
 
@@ -315,6 +317,23 @@ export class DuctworkClient {
    */
   signal(target: SignalTarget, event: string, payload?: unknown, options: SignalOptions = {}): Promise<SignalReceipt> {
     return sendSignal(this.sql, this.schema, target, event, payload, options);
+  }
+
+  /**
+   * The deploy check: the runs in flight, waiting or delayed, and the schedules, that a build
+   * made of `pipelines` could not continue (a pipeline or step class it no longer has). Run it
+   * with the new build's pipeline classes before the old engines stop; `ductwork check` does.
+   */
+  strandedWork(pipelines: readonly PipelineClass[]): Promise<StrandedWork[]> {
+    return strandedWork(this.sql, pipelines);
+  }
+
+  /** The stored cron schedules with their next and last ticks, soonest first. */
+  async schedules(): Promise<{ pipeline: string; name: string; cron: string; timezone: string; missed: string; nextTickAt: Date; lastTickAt: Date | null; lastPipelineId: string | null }[]> {
+    return (await listSchedules(this.sql)).map((s) => ({
+      pipeline: s.pipeline_klass, name: s.name, cron: s.cron, timezone: s.timezone, missed: s.missed, nextTickAt: s.next_tick_at,
+      lastTickAt: s.last_tick_at, lastPipelineId: s.last_pipeline_id,
+    }));
   }
 
   async close(): Promise<void> {
