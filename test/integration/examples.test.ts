@@ -46,3 +46,31 @@ test('the node:http example triggers over HTTP, reports status, and shuts down g
     server.kill('SIGKILL');
   }
 });
+
+test('the order-approval example waits for its signal or escalates, and declares its daily digest', async () => {
+  const { OrderApproval, DailyDigest } = await import('../../examples/order-approval.js');
+  const { Ductwork } = await import('../../src/runtime/engine.js');
+  const { createLogger } = await import('../../src/log.js');
+  const { DuctworkClient } = await import('../../src/client/client.js');
+  const engine = await Ductwork.start({
+    app: example('order-approval.js').href, log: createLogger('silent'), database: { url: db.url, schema: db.schema },
+    job_worker: { polling_timeout: 0.05 }, pipeline_advancer: { polling_timeout: 0.05 },
+  });
+  const client = new DuctworkClient({ sql: db.sql, schema: db.schema });
+  try {
+    const order = await client.trigger(OrderApproval, { orderId: 'o-17', amountCents: 1200 }, { key: 'order-o-17' });
+    await client.signal(order.id, 'approved', { approvedBy: 'ada' }, { key: 'approval-o-17' });
+    const again = await client.signal({ pipeline: OrderApproval, key: 'order-o-17' }, 'approved', { approvedBy: 'ada' }, { key: 'approval-o-17' });
+    assert.equal(again.outcome, 'duplicate');
+    assert.deepEqual(await order.result({ timeoutMs: 20_000 }), { shipped: true, by: 'ada' });
+    const unanswered = await client.trigger(OrderApproval, { orderId: 'o-18', amountCents: 5 });
+    assert.deepEqual(await unanswered.result({ timeoutMs: 20_000 }), { shipped: false, escalated: 'o-18' });
+    const [digest] = (await client.schedules()).filter((s) => s.pipeline === 'DailyDigest');
+    assert.equal(digest!.cron, DailyDigest.schedules[0]!.cron);
+    assert.equal(digest!.timezone, 'Europe/Paris');
+    const paris = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit', hour12: false }).format(digest!.nextTickAt);
+    assert.equal(paris, '08:00', 'the next digest is at 8:00 in Paris');
+  } finally {
+    await engine.stop();
+  }
+});

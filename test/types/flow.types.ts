@@ -306,3 +306,49 @@ export async function acceptedPipelines(): Promise<void> {
   void [enrichIn, enrichOut, triggered, count, loadOut, queryIn, queryOut, chainedOut, noInputIn, openExpandOut, openDivideOut, openDivertOut];
   void [divertInExpandOut, nestedOut, chainAfterDivideOut, blockDivideOut, closedLaneOut, blockDivertOut, byKey, byRouteOut];
 }
+
+/** The time-and-control forms: a wait's payload type reaches the next step; delays keep the flow. */
+export async function timeAndControl(): Promise<void> {
+  class Submit extends Step {
+    execute(_input: { order: string }): { order: string } {
+      return { order: '' };
+    }
+  }
+  class Approve extends Step {
+    execute(approval: { approvedBy: string }): { ok: true; by: string } {
+      return { ok: true, by: approval.approvedBy };
+    }
+  }
+  class Escalate extends Step {
+    execute(order: { order: string }): { escalated: string } {
+      return { escalated: order.order };
+    }
+  }
+  class Decide extends Step {
+    execute(value: { approvedBy: string } | { escalated: string }): string {
+      return 'approvedBy' in value ? value.approvedBy : value.escalated;
+    }
+  }
+  const waits = Pipeline.define((p) => p.start(Submit).wait<{ approvedBy: string }>({ event: 'approved' }).chain({ to: Approve, after: '1h' }));
+  const waitsOut: Expect<Equal<ResultOfDef<typeof waits>, { ok: true; by: string }>> = true;
+  const fallback = Pipeline.define((p) =>
+    p.start(Submit).wait<{ approvedBy: string }, typeof Escalate>({ event: 'approved', timeout: '2d', onTimeout: Escalate }).chain(Decide));
+  const fallbackOut: Expect<Equal<ResultOfDef<typeof fallback>, string>> = true;
+  void [waitsOut, fallbackOut];
+
+  // @ts-expect-error the step after a wait receives the signal's payload, not the previous output
+  Pipeline.define((p) => p.start(Submit).wait<{ approvedBy: string }>({ event: 'approved' }).chain(Escalate));
+  // @ts-expect-error after a wait with onTimeout, the next step must accept the payload and the fallback's output
+  Pipeline.define((p) => p.start(Submit).wait<{ approvedBy: string }, typeof Escalate>({ event: 'approved', timeout: '1d', onTimeout: Escalate }).chain(Approve));
+  // @ts-expect-error the onTimeout step takes the previous step's output
+  Pipeline.define((p) => p.start(Submit).wait<{ approvedBy: string }, typeof Approve>({ event: 'approved', timeout: '1d', onTimeout: Approve }).chain(Decide));
+  // @ts-expect-error `after` is a duration, not a date
+  Pipeline.define((p) => p.start(Submit).chain({ to: Escalate, after: new Date() }));
+
+  class Orders extends Pipeline {
+    static override definition = Pipeline.define((p) => p.start(Submit).chain(Escalate));
+  }
+  await Orders.trigger({ order: 'o-1' }, { key: 'o-1', delay: '15m' });
+  // @ts-expect-error runAt is a Date
+  await Orders.trigger({ order: 'o-1' }, { runAt: '2027-01-01' });
+}
