@@ -29,6 +29,8 @@ tr:last-child td { border-bottom: 0; }
 .pill { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600; background: var(--idle); color: #fff; white-space: nowrap; }
 .pill.completed, .pill.success { background: #1f6f4a; } .pill.in_progress, .pill.advancing { background: #8a6d1d; }
 .pill.halted, .pill.failed, .pill.failure, .pill.crashed { background: #9b2f2a; }
+.pill.cancelled { background: #6b6b6b; }
+form.signal { display: flex; gap: .5em; align-items: center; flex-wrap: wrap; } form.signal input[name=payload] { min-width: 20em; font-family: monospace; }
 form.filters { display: flex; flex-wrap: wrap; gap: 10px; align-items: end; margin-bottom: 14px; }
 form.filters label { display: flex; flex-direction: column; gap: 3px; color: var(--muted); font-size: 12px; }
 input, select, button { background: var(--bg); color: var(--text); border: 1px solid var(--line); border-radius: 6px; padding: 6px 9px; font: inherit; }

@@ -104,7 +104,7 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
 function describe(error: unknown): { status: number; message: string; headers: Readonly<Record<string, string>> } {
   if (error instanceof HttpError) return { status: error.status, message: error.message, headers: error.headers };
   if (error instanceof DuctworkError) {
-    const status = error.code === 'pipeline_not_found' ? 404 : error.code === 'revive_error' ? 409 : error.code.startsWith('database_') ? 503 : 500;
+    const status = error.code === 'pipeline_not_found' ? 404 : ['revive_error', 'cancel_error', 'signal_target_finished'].includes(error.code) ? 409 : ['signal_invalid', 'signal_target_unknown'].includes(error.code) ? 400 : error.code.startsWith('database_') ? 503 : 500;
     return { status, message: status === 500 ? 'Internal error; see the server log.' : error.message, headers: {} };
   }
   // A data exception from PostgreSQL (class 22: a value the column cannot hold) is the request's fault.
@@ -174,7 +174,8 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
       }
       if (match.method === 'POST') {
         const form = await readForm(req);
-        const fields = readParams(form, { csrf: (raw) => raw, confirm: oneOf(['yes'] as const) }, 'form field');
+        // `event` and `payload` are the signal form's (checked by the client call).
+        const fields = readParams(form, { csrf: (raw) => raw, confirm: oneOf(['yes'] as const), event: (raw) => raw, payload: (raw) => raw }, 'form field');
         checkForgery(req, tokens, path, identity, fields.csrf);
         ctx.form = form;
       }

@@ -2,13 +2,14 @@
 import type { RequestContext, LinkQuery } from './context.js';
 import { html, type Html, type HtmlValue } from './html.js';
 
-export type Section = 'overview' | 'pipelines' | 'errors' | 'processes';
+export type Section = 'overview' | 'pipelines' | 'errors' | 'processes' | 'schedules';
 
 const NAV: [Section, string, string][] = [
   ['overview', '/', 'Overview'],
   ['pipelines', '/pipelines', 'Pipelines'],
   ['errors', '/errors', 'Step errors'],
   ['processes', '/processes', 'Processes'],
+  ['schedules', '/schedules', 'Schedules'],
 ];
 
 /** A whole page. `live` pages refetch their `data-live` regions every few seconds. */

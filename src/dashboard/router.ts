@@ -1,7 +1,8 @@
 /** The dashboard's routes: method, path pattern and the page or action that answers. */
 import { SCRIPT, STYLESHEET } from './assets.js';
 import type { RequestContext } from './context.js';
-import { revivePipelineAction, retryBranchAction } from './pages/actions.js';
+import { cancelPipelineAction, revivePipelineAction, retryBranchAction, signalPipelineAction } from './pages/actions.js';
+import { schedulesPage } from './pages/schedules.js';
 import { overviewPage } from './pages/overview.js';
 import { pipelineDetailPage } from './pages/pipeline-detail.js';
 import { pipelinesPage } from './pages/pipelines.js';
@@ -42,6 +43,9 @@ const ROUTES: Route[] = [
   route('GET', '/pipelines', pipelinesPage),
   route('GET', '/pipelines/:id', pipelineDetailPage),
   route('POST', '/pipelines/:id/revive', revivePipelineAction),
+  route('POST', '/pipelines/:id/cancel', cancelPipelineAction),
+  route('POST', '/pipelines/:id/signal', signalPipelineAction),
+  route('GET', '/schedules', schedulesPage),
   route('POST', '/pipelines/:id/branches/:branchId/retry', retryBranchAction),
   route('GET', '/errors', stepErrorsPage),
   route('GET', '/processes', processesPage),

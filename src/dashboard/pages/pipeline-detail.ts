@@ -4,6 +4,7 @@
  * context. Revive and branch retry buttons appear where they apply.
  */
 import { findPipeline, type PipelineRow } from '../../db/queries/pipelines.js';
+import { waitingOfRun, type WaitingRow } from '../../db/queries/jobs.js';
 import {
   branchesPage, contextOfRun, executionsOfSteps, runDetail, runsOfPipeline, stepsPage, stepStatusByNode,
   type BranchViewRow, type ExecutionViewRow, type RunDetailRow, type RunSummaryRow, type StepViewRow,
@@ -19,7 +20,10 @@ import { name, oneOf, pageNumber, readParams, uuid } from '../params.js';
 import { HttpError, page, type Outcome } from '../responses.js';
 
 const STEP_STATUSES: readonly StepStatus[] = ['in_progress', 'advancing', 'failed', 'completed'];
-const NOTICES = { revived: 'Revived: a new run is in progress.', retried: 'Branch retried: a new run is in progress.' } as const;
+const NOTICES = {
+  revived: 'Revived: the pipeline is in progress again.', retried: 'Branch retried: a new run is in progress.', cancelled: 'Cancelled.',
+  signalled: 'Signal delivered: the waiting branch continues.', signal_stored: 'Signal stored: it is delivered when a branch waits for it.',
+} as const;
 const STEPS_PER_PAGE = 25;
 const BRANCHES_PER_PAGE = 25;
 
@@ -30,6 +34,7 @@ export async function pipelineDetailPage(ctx: RequestContext, params: Record<str
     notice: oneOf(Object.keys(NOTICES) as (keyof typeof NOTICES)[]),
   });
   const [pipeline, runs] = await Promise.all([findPipeline(ctx.sql, id), runsOfPipeline(ctx.sql, id)]);
+  const waiting: readonly WaitingRow[] = pipeline?.status === 'in_progress' && runs[0] ? await waitingOfRun(ctx.sql, runs[0].id) : [];
   if (!pipeline || runs.length === 0) throw new HttpError(404, `No pipeline with id ${id}.`);
   const shown = q.run === undefined ? runs[0]! : runs.find((r) => r.id === q.run);
   if (!shown) throw new HttpError(404, `Run ${q.run} is not a run of pipeline ${id}.`);
@@ -46,7 +51,7 @@ export async function pipelineDetailPage(ctx: RequestContext, params: Record<str
   const executions = await executionsOfSteps(ctx.sql, steps.slice(0, STEPS_PER_PAGE).map((s) => s.id));
   const here = `/pipelines/${id}`;
   const keep = { run: q.run, node: q.node, step_status: q.step_status, spage: q.spage, bpage: q.bpage };
-  const halted = pipeline.status === 'halted' && latest;
+  const halted = (pipeline.status === 'halted' || pipeline.status === 'cancelled') && latest;
 
   return page(layout(ctx, {
     title: `${pipeline.klass} ${id.slice(0, 8)}`,
@@ -55,6 +60,7 @@ export async function pipelineDetailPage(ctx: RequestContext, params: Record<str
     body: html`
       ${q.notice ? html`<p class="notice" data-notice="${q.notice}">${NOTICES[q.notice]}</p>` : ''}
       <section id="pipeline-head" data-live>${head(ctx, pipeline, run!, halted, latest)}</section>
+      ${waiting.length > 0 && latest ? html`<h2>Waiting</h2><section id="pipeline-waiting" data-live>${waitingList(ctx, pipeline.id, waiting)}</section>` : ''}
       <h2>Graph <span class="muted">(click a node to list its steps)</span></h2>
       <section id="pipeline-graph" data-live class="graph">
         ${graphSvg(run!.definition, counts, (node) => ctx.link(here, { ...keep, node: node === q.node ? undefined : node, spage: undefined }), q.node, ON_HALT_NODE)}
@@ -86,7 +92,8 @@ function head(ctx: RequestContext, pipeline: PipelineRow, run: RunDetailRow, hal
   const finished = run.completed_at ?? run.halted_at;
   return html`<div class="title-row">
       <h1>${pipeline.klass}</h1> ${pill(pipeline.status)}
-      ${halted ? actionButton(ctx, `/pipelines/${pipeline.id}/revive`, 'Revive pipeline', `Revive pipeline ${pipeline.id} (${pipeline.klass})? Its halted branches run again; completed steps are kept.`) : ''}
+      ${halted ? actionButton(ctx, `/pipelines/${pipeline.id}/revive`, 'Revive pipeline', `Revive pipeline ${pipeline.id} (${pipeline.klass})? Its halted or cancelled branches run again; completed steps are kept.`) : ''}
+      ${pipeline.status === 'in_progress' && latest ? actionButton(ctx, `/pipelines/${pipeline.id}/cancel`, 'Cancel pipeline', `Cancel pipeline ${pipeline.id} (${pipeline.klass})? No new step starts and running steps are told to stop.`, 'danger') : ''}
     </div>
     <dl class="meta">
       <dt>Pipeline id</dt><dd class="mono">${pipeline.id}</dd>
@@ -98,6 +105,22 @@ function head(ctx: RequestContext, pipeline: PipelineRow, run: RunDetailRow, hal
       <dt>Definition</dt><dd class="mono">sha1 ${run.definition_sha1}</dd>
     </dl>
     ${run.status === 'completed' ? html`<h3>Output</h3>${jsonBlock(run.output, ctx.link(`/raw/runs/${run.id}/output`))}` : ''}`;
+}
+
+/** What the latest run waits for: delays until a time, and events, each with a form to send it. */
+function waitingList(ctx: RequestContext, id: string, waiting: readonly WaitingRow[]): Html {
+  const action = `/pipelines/${id}/signal`;
+  return html`<ul class="waiting">${waiting.map((w) => html`<li data-waiting="${w.kind}">
+    ${w.kind === 'wait'
+      ? html`waiting for <code>${w.event}</code> after <strong>${w.klass}</strong> ${w.until ? html`until ${timeCell(w.until)}` : html`<span class="muted">(no timeout)</span>`}
+        <form method="post" action="${ctx.link(action)}" class="signal">
+          <input type="hidden" name="csrf" value="${ctx.csrfToken(action)}">
+          <input type="hidden" name="event" value="${w.event}">
+          <input name="payload" placeholder='JSON payload, e.g. {"approvedBy":"ada"}' aria-label="payload">
+          <button type="submit" class="primary">Send ${w.event}</button>
+        </form>`
+      : html`waiting until ${timeCell(w.until)} <span class="muted">(${w.kind === 'run' ? 'delayed start' : 'delay'} after <strong>${w.klass}</strong>)</span>`}
+  </li>`)}</ul>`;
 }
 
 function runsTable(ctx: RequestContext, here: string, runs: RunSummaryRow[], shownId: string): Html {

@@ -579,8 +579,17 @@ export function unparkRunJobs(sql: Queryable, runId: string) {
 }
 
 /** What a run's branches wait for: a delay (due later), an event, or the start of a delayed trigger (jobs_run). */
+export interface WaitingRow {
+  branch_id: string | null;
+  node: string;
+  klass: string;
+  kind: string;
+  event: string | null;
+  until: Date | null;
+}
+
 export function waitingOfRun(sql: Queryable, runId: string) {
-  return sql<{ branch_id: string | null; node: string; klass: string; kind: string; event: string | null; until: Date | null }[]>`
+  return sql<WaitingRow[]>`
     select branch_id, node, klass, kind, event, case when kind = 'wait' then wait_until else run_at end as until
     from jobs
     where run_id = ${runId} and claimed_at is null and (kind = 'wait' or run_at > clock_timestamp())
