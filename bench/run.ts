@@ -24,8 +24,9 @@ import type { ConfigName } from './lib/protocol.js';
 import { recovery } from './lib/recovery.js';
 import { addRatios, render, type Meta } from './lib/report.js';
 import { retention } from './lib/retention.js';
+import { waiting } from './lib/waiting.js';
 
-const SCENARIOS = ['latency', 'throughput', 'expand', 'divide', 'recovery', 'recovery-backlog', 'idle', 'many-pipelines', 'history', 'retention'] as const;
+const SCENARIOS = ['latency', 'throughput', 'expand', 'divide', 'recovery', 'recovery-backlog', 'idle', 'many-pipelines', 'waiting', 'history', 'retention'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** `--only recovery` also runs its backlog variant; `--only sustained` is the history cell (its build). */
 const ALIASES: Record<string, Scenario[]> = { recovery: ['recovery', 'recovery-backlog'], sustained: ['history'] };
@@ -36,7 +37,7 @@ const SYSTEMS: Record<string, string> = {
   dbos: new URL('../../bench/peers/dbos.mjs', import.meta.url).pathname,
 };
 /** Quick mode runs these for ductwork only (the peers' figures come from the full suite). */
-const QUICK_OURS_ONLY: readonly Scenario[] = ['many-pipelines', 'history', 'retention'];
+const QUICK_OURS_ONLY: readonly Scenario[] = ['many-pipelines', 'waiting', 'history', 'retention'];
 /** Cells that run on the private server (autovacuum on), not the shared one. */
 const PRIVATE: readonly Scenario[] = ['history', 'retention'];
 /** Cells a system does not run, and why (each gets an n/a row instead). */
@@ -46,6 +47,7 @@ const NOT_RUN: Partial<Record<Scenario, Record<string, string>>> = {
   },
   history: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (issue 13 measures the engine\'s own history)'])),
   retention: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (the retention keys under test are the engine\'s)'])),
+  waiting: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (no adapter drives the peers\' own waits, e.g. DBOS recv, yet)'])),
 };
 
 const SIZES = {
@@ -58,6 +60,7 @@ const SIZES = {
     backlog: { inflight: 100, sleepMs: 2_000, capMs: 30_000, backlog: 1_000, backlogMs: 200 },
     idle: { idleMs: 6_000, loadPipelines: 300, capMs: 20_000 },
     many: { idleMs: 4_000 },
+    waiting: { waiting: 10_000, idleMs: 4_000, latencyPipelines: 50, capMs: 120_000 },
     history: { batches: 6, batchPipelines: 200, burnPipelines: 200, latencyPipelines: 10, capMs: 60_000 },
     retention: { steps: 20_000, batchPipelines: 500, depthPipelines: 1_000, sampleMs: 2_000, tailMs: 3_000, capMs: 120_000 },
     floorSeconds: 3,
@@ -71,6 +74,7 @@ const SIZES = {
     backlog: { inflight: 100, sleepMs: 3_000, capMs: 120_000, backlog: 5_000, backlogMs: 500 },
     idle: { idleMs: 60_000, loadPipelines: 10_000, capMs: 360_000 },
     many: { idleMs: 20_000 },
+    waiting: { waiting: 100_000, idleMs: 20_000, latencyPipelines: 200, capMs: 600_000 },
     history: { batches: 10, batchPipelines: 10_000, burnPipelines: 1_000, latencyPipelines: 50, capMs: 300_000 },
     retention: { steps: 1_000_000, batchPipelines: 1_000, depthPipelines: 2_000, sampleMs: 5_000, tailMs: 70_000, capMs: 1_200_000 },
     floorSeconds: 12,
@@ -172,6 +176,8 @@ async function runCell(cell: Cell, scenario: Scenario): Promise<Row[]> {
       return idle(cell, sizes.idle);
     case 'many-pipelines':
       return manyPipelines(cell, sizes.many);
+    case 'waiting':
+      return waiting(cell, sizes.waiting);
     case 'history':
       return history(cell, sizes.history);
     case 'retention':
@@ -186,6 +192,8 @@ function cellBudgetMs(scenario: Scenario): number {
       return sizes.backlog.capMs + 180_000;
     case 'many-pipelines':
       return 2 * sizes.many.idleMs + 180_000;
+    case 'waiting':
+      return 2 * sizes.waiting.capMs + 180_000;
     case 'history':
       return (sizes.history.batches + 4) * sizes.history.capMs + 600_000;
     case 'retention':

@@ -20,13 +20,13 @@ import { readFileSync } from 'node:fs';
 import { Ductwork, DuctworkClient, DuctworkError, connect, migrate, resolveConfig, type Engine, type DuctworkOptions, type PipelineClass, type PipelineHandle } from '../../src/index.js';
 import { chunks, runAdapter } from '../lib/harness.js';
 import { pipelinesOf, stepsOf, type Spec, type Work, type WorkKind } from '../lib/protocol.js';
-import { BenchChain, BenchDivide, BenchExpand, BenchSleep, BenchTraced, CHANNEL, MANY_PIPELINES, type Report } from './pipelines.js';
+import { BenchChain, BenchDivide, BenchExpand, BenchSleep, BenchTraced, BenchWait, CHANNEL, MANY_PIPELINES, type Report } from './pipelines.js';
 
 const SCHEMA = 'ductwork';
 const APP = new URL('./pipelines.js', import.meta.url).href;
 // The pipelines take different inputs; the bench triggers each with the input its first step takes.
 const PIPELINES: Record<Exclude<WorkKind, 'many'>, PipelineClass<any, unknown>> = {
-  chain: BenchChain, traced: BenchTraced, expand: BenchExpand, divide: BenchDivide, sleep: BenchSleep,
+  chain: BenchChain, traced: BenchTraced, expand: BenchExpand, divide: BenchDivide, sleep: BenchSleep, wait: BenchWait,
 };
 /** How often `remaining` asks the engine even while the last steps say work is left (a backstop for lost reports). */
 const BACKSTOP_MS = 1000;

@@ -99,6 +99,11 @@ export class BenchDivide extends Pipeline {
   );
 }
 
+/** One step, then a wait for an event nobody sends: an idle waiting run (the waiting cell). */
+export class BenchWait extends Pipeline {
+  static override definition = Pipeline.define((p) => p.start(Noop).wait({ event: 'never' }).chain(Noop));
+}
+
 export class BenchSleep extends Pipeline {
   static override definition = Pipeline.define((p) => p.start(Sleep));
 }

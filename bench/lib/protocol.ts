@@ -4,7 +4,7 @@
  */
 
 /** The workloads, by the steps they are made of. An adapter registers only the ones a cell uses. */
-export type WorkKind = 'chain' | 'traced' | 'expand' | 'divide' | 'sleep' | 'many';
+export type WorkKind = 'chain' | 'traced' | 'expand' | 'divide' | 'sleep' | 'many' | 'wait';
 
 /** Work to enqueue: pre-queued before `start` (burn-down) or while running (latency, idle load). */
 export type Work =
@@ -15,7 +15,9 @@ export type Work =
   /** `pipelines` × (a step divided into 8 lanes of 5 no-op steps, then one combine). */
   | { kind: 'divide'; pipelines: number; keyPrefix: string }
   /** `pipelines` one-step pipelines whose step reports its entry and sleeps `ms`. */
-  | { kind: 'sleep'; pipelines: number; ms: number; keyPrefix: string };
+  | { kind: 'sleep'; pipelines: number; ms: number; keyPrefix: string }
+  /** `pipelines` pipelines of one step whose branch then waits for an event that never comes (ductwork's waiting cell). */
+  | { kind: 'wait'; pipelines: number; keyPrefix: string };
 
 /**
  * The many-pipelines cell registers this many kinds of job (pipeline classes, queues, tasks) and
@@ -40,6 +42,7 @@ export function stepsOf(work: Work): number {
     case 'divide':
       return work.pipelines * (1 + LANES * LANE_STEPS + 1);
     case 'sleep':
+    case 'wait':
       return work.pipelines;
   }
 }

@@ -42,6 +42,8 @@ function details(row: Row): string {
     );
   } else if (row.scenario === 'many-pipelines') {
     parts.push(`idle ${fmt(row.one_class_xact_per_s)} xact/s with 1 class, ${fmt(row.many_classes_xact_per_s)} with ${fmt(row.classes)} (${fmt(row.many_ratio)}×, over ${fmt(row.idle_seconds)} s each)`);
+  } else if (row.scenario === 'waiting') {
+    parts.push(`${fmt(row.waiting_runs)} runs parked on an event wait (in ${fmt(row.park_seconds)} s): idle ${fmt(row.idle_xact_per_s_empty)} → ${fmt(row.idle_xact_per_s_waiting)} xact/s (${fmt(row.idle_ratio)}×); trigger → first step p50 ${fmt(row.p50_ms_empty)} → ${fmt(row.p50_ms)} ms, p99 ${fmt(row.p99_ms_empty)} → ${fmt(row.p99_ms)} ms (${fmt(row.waiting_p99_ratio)}×)`);
   } else if (row.scenario === 'history') {
     parts.push(`${fmt(row.steps)} steps in ${fmt(row.e2e_ms)} ms on ${fmt(row.completed_steps_before)} completed steps${row.vs_empty !== undefined ? ` (${fmt(row.vs_empty)}× empty)` : ''}; trigger → first step at idle p50 ${fmt(row.claim_p50_ms)} / p99 ${fmt(row.claim_p99_ms)} ms${row.claim_p99_vs_empty !== undefined ? ` (p99 ${fmt(row.claim_p99_vs_empty)}× empty)` : ''}`);
   } else if (row.scenario === 'sustained') {
@@ -60,7 +62,7 @@ function details(row: Row): string {
 
 const METRIC_LABEL: Record<string, string> = {
   steps_per_s: 'steps/s', p50_ms: 'p50', first_reclaim_ms: 'first re-run', last_rerun_ms: 'last re-run', idle_queries_per_s: 'idle xact/s',
-  many_ratio: '20 ÷ 1 classes', vs_empty: 'history ÷ empty', sustained_ratio: 'last ÷ first batch', max_size_mb: 'max size',
+  many_ratio: '20 ÷ 1 classes', waiting_p99_ratio: 'p99 waiting ÷ empty', vs_empty: 'history ÷ empty', sustained_ratio: 'last ÷ first batch', max_size_mb: 'max size',
 };
 
 export function table(rows: Row[]): string {
@@ -129,6 +131,8 @@ function primary(row: Row | undefined): string {
       return `${fmt(row.steps_per_s)} steps/s, ${fmt(row.e2e_ms)} ms${rows}${capped}`;
     case 'many-pipelines':
       return `${fmt(row.one_class_xact_per_s)} → ${fmt(row.many_classes_xact_per_s)} xact/s (${fmt(row.many_ratio)}×)`;
+    case 'waiting':
+      return `${fmt(row.waiting_runs)} waiting: ${fmt(row.idle_xact_per_s_empty)} → ${fmt(row.idle_xact_per_s_waiting)} xact/s idle, p99 ${fmt(row.p99_ms_empty)} → ${fmt(row.p99_ms)} ms${capped}`;
     case 'history':
       return `${fmt(row.steps_per_s)} steps/s${row.vs_empty !== undefined ? ` (${fmt(row.vs_empty)}× empty)` : ''}, claim p99 ${fmt(row.claim_p99_ms)} ms${rows}${capped}`;
     case 'sustained':

@@ -1,6 +1,7 @@
-import type { Sql } from '../db/connect.js';
+import type { Sql, TxSql } from '../db/connect.js';
+import { childrenInProgress, parentsOf, releaseParent } from '../db/queries/children.js';
 import { uuidv7 } from '../db/ids.js';
-import { jobsChannel, notifyWakeup } from '../db/notify.js';
+import { advanceChannel, jobsChannel, notifyWakeup } from '../db/notify.js';
 import { cancelBranches } from '../db/queries/branches.js';
 import { insertJobs, parkRunJobs } from '../db/queries/jobs.js';
 import { lockPipeline, markPipelineCancelled } from '../db/queries/pipelines.js';
@@ -36,33 +37,45 @@ export async function cancelPipeline(sql: Sql, schema: string, id: string, optio
   if (reason !== null && (typeof reason !== 'string' || reason.length > 2000)) {
     throw new ClientError('cancel_error', 'cancel: reason must be a string of at most 2000 characters.', { details: { id } });
   }
-  return sql.begin(async (tx) => {
-    const pipeline = await lockPipeline(tx, id);
-    if (!pipeline) throw new ClientError('pipeline_not_found', `No pipeline with id ${id} in schema "${schema}".`, { details: { id } });
-    if (pipeline.status !== 'in_progress') {
-      throw new ClientError('cancel_error', `Cannot cancel ${pipeline.status.replace('_', ' ')} pipeline ${id} (${pipeline.klass}): only a pipeline in progress can be cancelled.`, {
-        details: { id, status: pipeline.status },
-      });
+  return sql.begin((tx) => cancelInTransaction(tx, schema, id, reason));
+}
+
+/**
+ * {@link cancelPipeline} inside a transaction. Children in progress are cancelled with it; a
+ * cancelled child halts the parent branch that waits for it (`child_halted`).
+ */
+async function cancelInTransaction(tx: TxSql, schema: string, id: string, reason: string | null): Promise<CancelReport> {
+  const pipeline = await lockPipeline(tx, id);
+  if (!pipeline) throw new ClientError('pipeline_not_found', `No pipeline with id ${id} in schema "${schema}".`, { details: { id } });
+  if (pipeline.status !== 'in_progress') {
+    throw new ClientError('cancel_error', `Cannot cancel ${pipeline.status.replace('_', ' ')} pipeline ${id} (${pipeline.klass}): only a pipeline in progress can be cancelled.`, {
+      details: { id, status: pipeline.status },
+    });
+  }
+  const run = (await latestRun(tx, id))!;
+  // The run first: an advancer routing this run holds it until it commits, so nothing it creates is missed.
+  await lockRuns(tx, [run.id]);
+  const open = await parkRunJobs(tx, run.id);
+  await cancelBranches(tx, run.id);
+  await markRunCancelled(tx, run.id);
+  await markPipelineCancelled(tx, id, reason);
+  const handler = await haltHandlerOf(tx, run.id);
+  if (handler) {
+    const stepId = uuidv7();
+    await insertJobs(tx, [{
+      pipelineKlass: pipeline.klass, pipelineId: id, runId: run.id, branchId: null, definitionSha1: handler.sha1, stepId, node: ON_HALT_NODE,
+      klass: handler.klass, toTransition: 'on_halt', idempotencyKey: stepId,
+      input: JSON.stringify({ pipelineId: id, runId: run.id, pipeline: pipeline.klass, reasons: ['cancelled'], cancelReason: reason }),
+    }]);
+    await notifyWakeup(tx, schema, jobsChannel(pipeline.klass));
+  }
+  let running = open.filter((c) => c.kind === 'run').length;
+  if (running > 0) await notifyWakeup(tx, schema, cancelPayload(run.id));
+  for (const child of await childrenInProgress(tx, id)) running += (await cancelInTransaction(tx, schema, child, reason)).abortedSteps;
+  for (const link of await parentsOf(tx, [id])) {
+    if (await releaseParent(tx, link.parent_pipeline_id, id, { error: `child pipeline ${id} (${pipeline.klass}) cancelled${reason ? `: ${reason}` : ''}` })) {
+      await notifyWakeup(tx, schema, advanceChannel(link.parent_klass));
     }
-    const run = (await latestRun(tx, id))!;
-    // The run first: an advancer routing this run holds it until it commits, so nothing it creates is missed.
-    await lockRuns(tx, [run.id]);
-    const open = await parkRunJobs(tx, run.id);
-    await cancelBranches(tx, run.id);
-    await markRunCancelled(tx, run.id);
-    await markPipelineCancelled(tx, id, reason);
-    const handler = await haltHandlerOf(tx, run.id);
-    if (handler) {
-      const stepId = uuidv7();
-      await insertJobs(tx, [{
-        pipelineKlass: pipeline.klass, pipelineId: id, runId: run.id, branchId: null, definitionSha1: handler.sha1, stepId, node: ON_HALT_NODE,
-        klass: handler.klass, toTransition: 'on_halt', idempotencyKey: stepId,
-        input: JSON.stringify({ pipelineId: id, runId: run.id, pipeline: pipeline.klass, reasons: ['cancelled'], cancelReason: reason }),
-      }]);
-      await notifyWakeup(tx, schema, jobsChannel(pipeline.klass));
-    }
-    const running = open.filter((c) => c.kind === 'run').length;
-    if (running > 0) await notifyWakeup(tx, schema, cancelPayload(run.id));
-    return { id, pipeline: pipeline.klass, abortedSteps: running };
-  });
+  }
+  return { id, pipeline: pipeline.klass, abortedSteps: running };
 }

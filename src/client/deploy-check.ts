@@ -30,9 +30,13 @@ export async function strandedWork(sql: Queryable, pipelines: readonly PipelineC
   const stranded: StrandedWork[] = [];
   for (const row of await queuedWork(sql)) {
     const graph = row.graph as DefinitionGraph;
-    const named = new Set(Object.values(graph.edges).map((e) => e.klass));
+    const children = graph.metadata.children ?? {};
+    const named = new Set(Object.entries(graph.edges).filter(([node]) => !(node in children)).map(([, e]) => e.klass));
     if (graph.metadata.on_halt) named.add(graph.metadata.on_halt.klass);
-    const missingSteps = [...named].filter((k) => !steps.has(k)).sort();
+    const missingSteps = [
+      ...[...named].filter((k) => !steps.has(k)),
+      ...Object.values(children).filter((c) => !byName.has(c)).map((c) => `${c} (child pipeline)`),
+    ].sort();
     const base = { pipeline: row.pipeline_klass, definition: row.definition_sha1, runs: row.runs, waiting: row.waiting, delayed: row.delayed };
     if (!byName.has(row.pipeline_klass)) stranded.push({ ...base, problem: 'pipeline_missing', missingSteps });
     else if (missingSteps.length > 0) stranded.push({ ...base, problem: 'steps_missing', missingSteps });

@@ -131,5 +131,9 @@ async function resumeCancelled(tx: TxSql, schema: string, pipelineId: string, kl
   await setPipelineStatus(tx, pipelineId, 'in_progress');
   await notifyWakeup(tx, schema, jobsChannel(klass));
   await notifyWakeup(tx, schema, advanceChannel(klass));
+  // Children cancelled with it resume with it.
+  for (const child of await tx`select id, klass from pipelines where parent_pipeline_id = ${pipelineId} and status = 'cancelled' for update`) {
+    await resumeCancelled(tx, schema, child.id as string, child.klass as string);
+  }
   return { runId: run.id, klass };
 }

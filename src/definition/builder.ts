@@ -1,6 +1,9 @@
 import { DefinitionError, type DuctworkErrorCode } from '../errors.js';
 import type {
   Accepting,
+  ChildInput,
+  ChildOutput,
+  ChildPipelineClass,
   ElementOf,
   FlowMismatch,
   Frame,
@@ -12,6 +15,13 @@ import type {
 } from './flow-types.js';
 import { durationSeconds, type Duration } from '../duration.js';
 import type { DefinitionGraph, Edge, EdgeType } from './graph.js';
+
+/** A pipeline class (a function with its own `static definition` drawn by `Pipeline.define`). */
+function isPipelineClass(value: unknown): value is { name: string; pipelineName?: string } {
+  if (typeof value !== 'function' || !Object.hasOwn(value, 'definition')) return false;
+  const definition = (value as { definition?: { graph?: unknown } }).definition;
+  return typeof definition === 'object' && definition !== null && 'graph' in definition;
+}
 import { stepNameOf, type StepClass } from './step.js';
 
 /** What the builders of one definition share: the graph being drawn and the step classes seen. */
@@ -20,6 +30,7 @@ class Draft {
   readonly edges: Record<string, Edge> = {};
   readonly steps = new Map<string, StepClass>();
   onHalt: StepClass | undefined;
+  readonly children: Record<string, string> = {};
   readonly #perName = new Map<string, number>();
 
   constructor(readonly pipeline: string) {}
@@ -31,6 +42,18 @@ class Draft {
     const node = `${name}.${n}`;
     this.nodes.push(node);
     this.edges[node] = { klass: name };
+    return node;
+  }
+
+  /** A node where a child pipeline stands (named like a step node, after the pipeline). */
+  addChild(klass: { name: string; pipelineName?: string }): string {
+    const name = klass.pipelineName ?? klass.name;
+    const n = (this.#perName.get(name) ?? 0) + 1;
+    this.#perName.set(name, n);
+    const node = `${name}.${n}`;
+    this.nodes.push(node);
+    this.edges[node] = { klass: name };
+    this.children[node] = name;
     return node;
   }
 
@@ -100,11 +123,21 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
    * Runs `to` next on the same branch with the previous output as its input (after a `wait`: the
    * signal's payload). With `after`, the branch first waits that long (`'24h'`, or seconds), durably.
    */
-  chain<K extends Accepting<L[number]>>(to: K | { to: K; after?: Duration }): PipelineBuilder<In, MapOut<L, OutputOf<K>>, S> {
+  chain<K extends Accepting<L[number]>>(to: K | { to: K; after?: Duration }): PipelineBuilder<In, MapOut<L, OutputOf<K>>, S>;
+  /**
+   * A child pipeline stands where a step stands: the branch triggers `to` with the previous output,
+   * waits (holding no slot) for it to end, and continues with its result; a child that halts or is
+   * cancelled halts the branch (`child_halted`).
+   */
+  chain<C extends ChildPipelineClass>(
+    to: C | { to: C; after?: Duration },
+    ..._inputMatches: [L[number]] extends [ChildInput<C>] ? [] : [FlowMismatch<'the child pipeline does not accept the previous output'>]
+  ): PipelineBuilder<In, MapOut<L, ChildOutput<C>>, S>;
+  chain(to: unknown, ..._rest: unknown[]): PipelineBuilder<In, Lanes, S> {
     this.#requireStarted('chain_error', 'chaining');
-    const klass = typeof to === 'function' ? to : (to as { to: K } | undefined)?.to;
+    const klass = typeof to === 'function' ? to : (to as { to: unknown } | undefined)?.to;
     const after = typeof to === 'function' ? undefined : this.#after(to, 'chain_error');
-    const node = this.#draft.addNode(this.#stepClass(klass, 'chain'));
+    const node = isPipelineClass(klass) ? this.#draft.addChild(klass) : this.#draft.addNode(this.#stepClass(klass, 'chain'));
     const wait = this.#pendingWait;
     this.#pendingWait = undefined;
     for (const from of this.#frontier) {
@@ -296,7 +329,10 @@ export class PipelineBuilder<In = unknown, L extends Lanes = [], S extends Stack
       version: 1,
       nodes: [...draft.nodes],
       edges: structuredClone(draft.edges),
-      metadata: draft.onHalt ? { on_halt: { klass: stepNameOf(draft.onHalt) } } : {},
+      metadata: {
+        ...(draft.onHalt ? { on_halt: { klass: stepNameOf(draft.onHalt) } } : {}),
+        ...(Object.keys(draft.children).length > 0 ? { children: { ...draft.children } } : {}),
+      },
     };
     return { graph: deepFreeze(graph), steps: new Map(draft.steps) };
   }

@@ -12,6 +12,16 @@ export type InputOf<K> = K extends new () => { execute(input: infer I): unknown 
 /** The resolved output type of a step class's `execute`. */
 export type OutputOf<K> = K extends new () => { execute(...args: never[]): infer R } ? Awaited<R> : never;
 
+/** A pipeline class, as a child of another pipeline: its name and its definition's input and result types. */
+export interface ChildPipelineClass<I = any, O = unknown> {
+  readonly name: string;
+  pipelineName?: string;
+  definition?: { readonly graph: unknown; readonly __types?: { input: I; output: O } };
+}
+/** The trigger input and the result of a child pipeline class. */
+export type ChildInput<C> = C extends { definition?: { readonly __types?: { input: infer I } } } ? I : never;
+export type ChildOutput<C> = C extends { definition?: { readonly __types?: { output: infer O } } } ? O : never;
+
 /** A step class whose `execute` accepts `T`. */
 export type Accepting<T> = StepClass & (new () => { execute: (input: T) => unknown });
 

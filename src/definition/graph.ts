@@ -86,7 +86,8 @@ export interface DefinitionGraph {
   /** Node names in insertion order; the first is the start node. */
   nodes: string[];
   edges: Record<string, Edge>;
-  metadata: { on_halt?: { klass: string } };
+  /** `children`: nodes where a child pipeline stands (node → the pipeline class's name). */
+  metadata: { on_halt?: { klass: string }; children?: Record<string, string> };
 }
 
 /** Node name of the synthetic step that runs a pipeline's `onHalt` handler. */

@@ -11,7 +11,7 @@ import { applyMoves, type AppliedBatch } from './apply-moves.js';
 import type { DefinitionCache } from './definition-cache.js';
 import { planMove, TransitionError, type Move } from './route.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
-import { ADVANCE_CHANNEL, JOBS_CHANNEL, jobsChannel, type Wakeups } from './wakeups.js';
+import { ADVANCE_CHANNEL, JOBS_CHANNEL, advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
 export interface AdvancerDeps {
   sql: Sql;
@@ -156,6 +156,10 @@ export class Advancer {
     if (!batch) return;
     this.#report(batch);
     if (batch.enqueued.size > 0) wakeups.signal(JOBS_CHANNEL);
+    if (batch.releasedParents?.length) {
+      wakeups.signal(ADVANCE_CHANNEL);
+      for (const pipeline of new Set(batch.releasedParents)) await notifyWakeup(sql, config.database.schema, advanceChannel(pipeline)).catch(() => {});
+    }
   }
 
   /**

@@ -10,7 +10,9 @@ import { completeBranches, haltBranches, haltReasons, insertBranches, type NewBr
 import { countArrivals, insertExpandMembers, insertFanInJobs, insertFanouts, markFanoutsFired, type FiredFanIn, type NewFanout } from '../db/queries/fanouts.js';
 import { continueJobs, deleteJobs, deliverWait, insertJobs, parkWait, type NewJob } from '../db/queries/jobs.js';
 import { consumeSignal, lockPipelineSignals } from '../db/queries/signals.js';
-import { lockRuns, resolveRuns } from '../db/queries/runs.js';
+import { lockRuns, resolveRuns, runOutput } from '../db/queries/runs.js';
+import { parentsOf, releaseParent } from '../db/queries/children.js';
+import { resultIsArray } from '../definition/output-shape.js';
 import type { PipelineStatus } from '../db/queries/pipelines.js';
 import { ON_HALT_NODE, type DefinitionGraph } from '../definition/graph.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
@@ -21,7 +23,9 @@ export interface AppliedBatch {
   /** Steps enqueued (the job workers have work), by pipeline. */
   enqueued: Map<string, number>;
   halted: Extract<Move, { kind: 'halt' }>[];
-  resolved: { id: string; status: PipelineStatus }[];
+  resolved: { id: string; status: PipelineStatus; pipeline_id: string }[];
+  /** Parent pipelines (by class) whose child ended here: their branches wait for the advancer. */
+  releasedParents?: string[];
 }
 
 /** The definition of a run in the batch (for its on_halt handler). */
@@ -96,6 +100,7 @@ export async function applyMoves(tx: TxSql, planned: Move[], graphOf: GraphOf, o
   // A fan-in that fired opened a branch, so its run cannot be done; every other candidate is checked.
   const candidates = unique(mayResolve.filter((m) => m.kind !== 'fanIn' || !fired.has(m.frame.f)).map((m) => m.claim.run_id));
   if (candidates.length > 0) outcome.resolved = await resolveRuns(tx, candidates);
+  if (outcome.resolved.length > 0) outcome.releasedParents = await releaseParents(tx, outcome.resolved, graphOf);
   for (const [pipeline, n] of await startHaltHandlers(tx, outcome.resolved, moves, graphOf)) enqueue(pipeline, n);
   return outcome;
 }
@@ -160,6 +165,24 @@ async function fanIn(tx: TxSql, arrivals: Extract<Move, { kind: 'fanIn' }>[]): P
   await insertFanInJobs(tx, [...fired.values()]);
   await markFanoutsFired(tx, [...fired.values()].map((f) => ({ fanoutId: f.fanoutId, branchId: f.branchId })));
   return fired;
+}
+
+/**
+ * The runs that ended here and belong to child pipelines hand their result (or their halt) to the
+ * parent branch waiting for them. Returns the parents' classes that have an advancement due.
+ */
+async function releaseParents(tx: TxSql, resolved: { id: string; status: PipelineStatus; pipeline_id: string }[], graphOf: GraphOf): Promise<string[]> {
+  const parents = await parentsOf(tx, resolved.map((r) => r.pipeline_id));
+  const woken: string[] = [];
+  for (const link of parents) {
+    const run = resolved.find((r) => r.pipeline_id === link.id)!;
+    const graph = graphOf(run.id);
+    const outcome = run.status === 'completed'
+      ? { output: (await runOutput(tx, run.id, graph ? resultIsArray(graph) : false)) ?? 'null' }
+      : { error: `child pipeline ${link.id} ${run.status}` };
+    if (await releaseParent(tx, link.parent_pipeline_id, link.id, outcome)) woken.push(link.parent_klass);
+  }
+  return woken;
 }
 
 /** Enqueues the on_halt step of every run that halted here and has a handler, so it runs durably after the commit. */

@@ -106,7 +106,8 @@ export class Engine {
       await assertMigrated(sql, config.database.schema);
       await liveness.start();
       // Definitions are stored up front, so SQL triggers (trigger_pipeline) and schedules can use them.
-      for (const p of pipelines) await storeDefinition(sql, p.definition as never, p.name);
+      // Every class of the app, not only those run here: a child pipeline is triggered by its parent's engine.
+      for (const p of app.pipelines) await storeDefinition(sql, p.definition as never, p.name);
       this.#scheduler = scheduler?.(sql);
       await this.#scheduler?.sync();
     } catch (error) {

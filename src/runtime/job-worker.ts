@@ -11,6 +11,10 @@ import { crashDecision, nextRun } from './budgets.js';
 import type { DefinitionCache } from './definition-cache.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import { chainSuccessor } from './route.js';
+import { startChild } from '../db/queries/children.js';
+
+/** A child start whose claim was taken over meanwhile: nothing was written. */
+class ClaimLost extends Error {}
 import { storableText, toStoredError } from './stored-error.js';
 import type { StepThreadPool } from './thread-pool.js';
 import { ADVANCE_CHANNEL, JOBS_CHANNEL, advanceChannel, type Wakeups } from './wakeups.js';
@@ -254,6 +258,11 @@ export class JobWorker {
     this.#inflight.set(claim.id, running);
     this.#byToken.set(claim.claim_token, running);
     this.#running.set(claim.pipeline_klass, (this.#running.get(claim.pipeline_klass) ?? 0) + 1);
+    const child = claim.branch_id === null ? undefined : this.#deps.definitions.peek(claim.definition_sha1)?.metadata.children?.[claim.node];
+    if (child !== undefined) {
+      void this.#startChild(running, child);
+      return;
+    }
     const timeout = this.#deps.timeoutOf(claim.pipeline_klass, claim.klass);
     if (timeout > 0) this.#armTimeout(running, timeout);
     const task: StepTask = {
@@ -281,6 +290,33 @@ export class JobWorker {
         else void this.#recordFailure(running, 'crashed', this.#crashError(error));
       },
     );
+  }
+
+  /**
+   * A child pipeline stands at the claimed node: it is triggered and the job parked until the
+   * child ends, in one transaction; the slot is free again at once. A failure (the child class is
+   * not registered, the database refused) counts against the step's retry budget like a step error.
+   */
+  async #startChild(running: Running, child: string): Promise<void> {
+    const { claim } = running;
+    const { sql, log } = this.#deps;
+    try {
+      const started = await this.#call(sql.begin(async (tx) => {
+        const id = await startChild(tx, { ...claim, branch_id: claim.branch_id! }, child);
+        if (id === undefined) throw new ClaimLost();
+        return id;
+      }), 'starting a child pipeline');
+      log.debug('Started a child pipeline', { parent: claim.pipeline_id, child: started, pipeline: child });
+      this.#finish(claim, true);
+    } catch (error) {
+      if (error instanceof ClaimLost) return this.#finish(claim, true);
+      if (retriable(error)) {
+        // Left claimed: the unknown-claims sweep re-runs it on the crash budget.
+        log.warn('Could not start a child pipeline; it is re-run', { step: claim.klass, error: (error as Error).message });
+        return this.#finish(claim, true);
+      }
+      await this.#recordFailure(running, 'failure', serializeError(error));
+    }
   }
 
   /**

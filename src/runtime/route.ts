@@ -67,7 +67,9 @@ export function planMove(claim: ClaimedAdvance, ctx: RouteContext): Move {
     };
   }
   if (claim.step_status === 'failed') {
-    const reason: HaltReason = claim.last_outcome === 'crashed' ? 'job_crashes_exhausted' : 'job_retries_exhausted';
+    const reason: HaltReason = ctx.graph.metadata.children?.[claim.node] !== undefined && claim.last_error?.startsWith('ChildHalted')
+      ? 'child_halted'
+      : claim.last_outcome === 'crashed' ? 'job_crashes_exhausted' : 'job_retries_exhausted';
     const cause = claim.last_error ? `: ${claim.last_error}` : '';
     const element = claim.frames.length ? `, fan-out element ${claim.frames.at(-1)!.i}` : '';
     return { kind: 'halt', claim, reason, detail: `step ${claim.klass} (${claim.node}${element}) failed: ${reason.replaceAll('_', ' ')}${cause}` };

@@ -12,7 +12,7 @@ import type { DuctworkError } from '../../src/errors.js';
 import { testEngine } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
 import {
-  ApprovalPipeline, CancellablePipeline, DeadlinePipeline, DelayPipeline, HoldPipeline, StrictDeadlinePipeline,
+  ApprovalPipeline, CancellablePipeline, DeadlinePipeline, DelayPipeline, GatedOrderPipeline, HoldPipeline, OrderPipeline, StrictDeadlinePipeline,
 } from '../fixtures/time-pipelines.js';
 
 const TIME_APP = new URL('../fixtures/time-pipelines.js', import.meta.url).href;
@@ -160,4 +160,40 @@ test('trigger_pipeline() in SQL starts a pipeline from any driver', async () => 
   const [again] = await plain.unsafe(`select "${db.schema}".trigger_pipeline('DelayPipeline', '{"n": 5}', 'sql-key') as id`);
   assert.equal(again!.id, row!.id);
   await assert.rejects(plain.unsafe(`select "${db.schema}".trigger_pipeline('NoSuchPipeline', '{}')`), /unknown pipeline NoSuchPipeline/);
+});
+
+test('a child pipeline runs as its own pipeline, linked to its parent, which continues with its result', async () => {
+  const handle = await client.trigger(OrderPipeline, { order: 'c-1', amount: 42 });
+  assert.deepEqual(await handle.result({ timeoutMs: 15_000 }), { receipt: 'c-1:42' });
+  const children = await db.sql`select id, klass, status, parent_step_id from pipelines where parent_pipeline_id = ${handle.id}`;
+  assert.equal(children.length, 1);
+  assert.equal(children[0]!.klass, 'ChargeCardPipeline');
+  assert.equal(children[0]!.status, 'completed');
+  assert.deepEqual(await client.result(children[0]!.id as string), { charged: 42, order: 'c-1' });
+  const [node] = await db.sql`select s.output from steps s join runs r on r.id = s.run_id where r.pipeline_id = ${handle.id} and s.klass = 'ChargeCardPipeline'`;
+  assert.deepEqual(JSON.parse(node!.output as string), { charged: 42, order: 'c-1' }, 'the child node records the result');
+});
+
+test('a child that halts halts its parent branch with child_halted', async () => {
+  const handle = await client.trigger(OrderPipeline, { order: 'c-2', amount: -1 });
+  const report = await handle.wait({ timeoutMs: 20_000 });
+  assert.equal(report.status, 'halted');
+  assert.equal(report.halts[0]!.reason, 'child_halted');
+  assert.match(report.halts[0]!.detail!, /child pipeline .* halted/);
+});
+
+test('cancelling a parent cancels its child; reviving the parent resumes both', async () => {
+  const gate = join(scratch, 'child-gate');
+  const handle = await client.trigger(GatedOrderPipeline, { order: 'c-3', gate });
+  const child = await waitFor('the child to run', async () => {
+    const [row] = await db.sql`select id from pipelines where parent_pipeline_id = ${handle.id}`;
+    return row && (await client.status(row.id as string)).steps.in_progress === 1 ? (row.id as string) : undefined;
+  });
+  assert.ok((await handle.status()).waiting.some((w) => w.kind === 'event' && w.event === `child:${child}`), 'the parent waits for its child');
+  await client.cancel(handle.id);
+  assert.equal((await client.status(child)).status, 'cancelled');
+  await client.revive(handle.id);
+  assert.equal((await client.status(child)).status, 'in_progress');
+  writeFileSync(gate, '');
+  assert.deepEqual(await handle.result({ timeoutMs: 20_000 }), { receipt: 'c-3:5' });
 });

@@ -11,19 +11,25 @@ import { freshSchema } from '../helpers/db.js';
 import { startTestEngine } from '../helpers/engine.js';
 import { spawnEngine } from '../helpers/spawn-engine.js';
 import { waitFor } from '../helpers/wait.js';
-import { ApprovalPipeline, LongDelayPipeline } from '../fixtures/time-pipelines.js';
+import { ApprovalPipeline, ApprovedOrderPipeline, LongDelayPipeline } from '../fixtures/time-pipelines.js';
 
 const TIME_APP = new URL('../fixtures/time-pipelines.js', import.meta.url).href;
 const db = await freshSchema(import.meta.url);
 after(() => db.drop());
 const client = new DuctworkClient({ sql: db.sql, schema: db.schema });
 
-test('a delay and an event wait survive the kill of every engine and resume on a new one at the right time', async () => {
+test('a delay, an event wait and a child survive the kill of every engine and resume on a new one at the right time', async () => {
   const first = await spawnEngine(db, { app: TIME_APP });
   const delayed = await client.trigger(LongDelayPipeline, { n: 1 });
   const approval = await client.trigger(ApprovalPipeline, { order: 'o-9' });
-  await waitFor('both to wait', async () =>
-    (await delayed.status()).waiting.some((w) => w.kind === 'delay') && (await approval.status()).waiting.some((w) => w.kind === 'event'));
+  const parent = await client.trigger(ApprovedOrderPipeline, { order: 'o-10' });
+  const childId = async () => (await db.sql`select id from pipelines where parent_pipeline_id = ${parent.id}`)[0]?.id as string | undefined;
+  await waitFor('all three to wait', async () => {
+    const child = await childId();
+    return (await delayed.status()).waiting.some((w) => w.kind === 'delay') && (await approval.status()).waiting.some((w) => w.kind === 'event') &&
+      child !== undefined && (await client.status(child)).waiting.some((w) => w.kind === 'event') &&
+      (await parent.status()).waiting.some((w) => w.event === `child:${child}`);
+  });
   first.child.kill('SIGKILL');
   assert.equal((await first.exited).signal, 'SIGKILL');
   const [before] = await db.sql`select count(*)::int as n from processes`;
@@ -34,6 +40,8 @@ test('a delay and an event wait survive the kill of every engine and resume on a
   const receipt = await client.signal(approval.id, 'approved', { approvedBy: 'after-the-crash' });
   assert.equal(receipt.outcome, 'delivered');
   assert.deepEqual(await approval.result({ timeoutMs: 20_000 }), { done: true, approvedBy: 'after-the-crash', escalated: null });
+  await client.signal((await childId())!, 'approved', { approvedBy: 'child-signal' });
+  assert.deepEqual(await parent.result({ timeoutMs: 20_000 }), { receipt: 'approved by child-signal' });
   assert.deepEqual(await delayed.result({ timeoutMs: 20_000 }), { n: 20 });
   const [gap] = await db.sql`
     select extract(epoch from (b.started_at - a.finished_at))::float8 as s

@@ -345,6 +345,17 @@ export async function timeAndControl(): Promise<void> {
   // @ts-expect-error `after` is a duration, not a date
   Pipeline.define((p) => p.start(Submit).chain({ to: Escalate, after: new Date() }));
 
+  class ChargeCard extends Pipeline {
+    static override definition = Pipeline.define((p) => p.start(Escalate));
+  }
+  const withChild = Pipeline.define((p) => p.start(Submit).chain(ChargeCard).chain({ to: Decide, after: '1m' }));
+  const withChildOut: Expect<Equal<ResultOfDef<typeof withChild>, string>> = true;
+  void withChildOut;
+  // @ts-expect-error a child pipeline's input must accept the previous output
+  Pipeline.define((p) => p.start(Escalate).chain(ChargeCard));
+  // @ts-expect-error the step after a child receives the child's result ({ escalated }), not an approval
+  Pipeline.define((p) => p.start(Submit).chain(ChargeCard).chain(Approve));
+
   class Orders extends Pipeline {
     static override definition = Pipeline.define((p) => p.start(Submit).chain(Escalate));
   }

@@ -15,6 +15,7 @@ export type HaltReason =
   | 'max_fanout_exceeded'
   | 'condition_unmatched'
   | 'wait_timed_out'
+  | 'child_halted'
   | 'transition_invalid';
 
 export interface NewBranch {

@@ -575,7 +575,8 @@ export function parkRunJobs(sql: Queryable, runId: string) {
 
 /** A revive of a cancelled run: its parked jobs are due now (a wait is re-checked for signals and its timeout; jobs_run). */
 export function unparkRunJobs(sql: Queryable, runId: string) {
-  return sql`update jobs set run_at = clock_timestamp() where run_id = ${runId}`;
+  // A wait for a child stays parked: the child's end (its own revive) releases it.
+  return sql`update jobs set run_at = clock_timestamp() where run_id = ${runId} and not (kind = 'wait' and event like 'child:%')`;
 }
 
 /** What a run's branches wait for: a delay (due later), an event, or the start of a delayed trigger (jobs_run). */
