@@ -5,7 +5,7 @@
  * neither should move.
  */
 import postgres from 'postgres';
-import { base, finish, round, running, sleep, type Cell, type Row } from './cell.js';
+import { base, finish, prepare, round, running, sleep, type Cell, type Row } from './cell.js';
 import { xacts } from './measure.js';
 import { percentile } from './stats.js';
 
@@ -42,6 +42,8 @@ export async function waiting(cell: Cell, sizes: WaitingSizes): Promise<Row[]> {
       await sleep(500);
     }
     const parkSeconds = (performance.now() - t0) / 1000;
+    // What autovacuum would do on a production server (the shared one runs with it off).
+    await prepare(cell.dbUrl, 'analyze');
     await sleep(2000);
     const loaded = await measure();
     await finish(cell, child, undefined, { commit: 0 });

@@ -102,7 +102,9 @@ export function claimJobs(sql: Queryable, limits: { pipeline: string; limit: num
     ), ready as (
       select j.id from wanted w cross join lateral (
         select id from jobs
-        where kind = 'run' and claimed_at is null and pipeline_klass = w.pipeline and run_at <= clock_timestamp()
+        -- (select clock_timestamp()) is computed once, so it bounds the index range; a bare volatile call could
+        -- not, and every delayed or parked row would be read on every claim
+        where kind = 'run' and claimed_at is null and pipeline_klass = w.pipeline and run_at <= (select clock_timestamp())
         order by run_at
         limit w."limit"
         for update skip locked
@@ -294,7 +296,7 @@ export function openClaimsOf(sql: Queryable, processId: string) {
 export function orphanedClaims(sql: Queryable, graceSeconds: number) {
   return sql<OpenClaim[]>`
     select ${sql.unsafe(OPEN_CLAIM_COLUMNS)} from jobs j
-    where j.claimed_at is not null and j.claimed_at < clock_timestamp() - make_interval(secs => ${graceSeconds})
+    where j.claimed_at is not null and j.claimed_at < (select clock_timestamp()) - make_interval(secs => ${graceSeconds})
       and not exists (select 1 from processes p where p.id = j.process_id)`;
 }
 
@@ -405,7 +407,8 @@ export function claimAdvances(sql: Queryable, pipelines: readonly string[], limi
       select id from processes where id = ${processId} for key share
     ), ready as (
       select id from jobs
-      where kind in ('advance', 'wait') and claimed_at is null and run_at <= clock_timestamp() and pipeline_klass = any(${textList(pipelines)}::text[])
+      -- jobs_advance, bounded by the due time (see claimJobs): parked waits (due 'infinity') are never read
+      where kind in ('advance', 'wait') and claimed_at is null and run_at <= (select clock_timestamp()) and pipeline_klass = any(${textList(pipelines)}::text[])
         and exists (select 1 from owner)
       order by run_at
       limit ${limit}

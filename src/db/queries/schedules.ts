@@ -64,7 +64,7 @@ export function lockDueSchedules(sql: Queryable, pipelines: readonly string[]) {
   return sql<(ScheduleRow & { now: Date })[]>`
     select pipeline_klass, name, cron, timezone, input, missed, next_tick_at, last_tick_at, last_pipeline_id, clock_timestamp() as now
     from schedules
-    where next_tick_at <= clock_timestamp() and pipeline_klass = any(${textList(pipelines)}::text[])
+    where next_tick_at <= (select clock_timestamp()) and pipeline_klass = any(${textList(pipelines)}::text[])
     order by next_tick_at
     for update skip locked`;
 }
