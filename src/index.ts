@@ -21,6 +21,9 @@ export { createDashboard, type DashboardOptions, type DashboardHandler } from '.
 export { listenDashboard, type DashboardServerOptions, type DashboardServer } from './dashboard/listen.js';
 export type { DashboardAuthHook, BasicAuthCredentials } from './dashboard/access.js';
 export type { LifecycleHooks, HookInfo } from './runtime/hooks.js';
+export { createMetricsHandler, listenMetrics, type MetricsHandler, type MetricsServer, type MetricsSource } from './observe/metrics-handler.js';
+export type { EngineMetrics, StepOutcome } from './observe/metrics.js';
+export { SPAN_NAMES, ATTRIBUTES, TRACER_NAME } from './observe/tracing.js';
 export { resolveConfig, type DuctworkConfig, type DuctworkOptions } from './config/config.js';
 export { connect } from './db/connect.js';
 export { migrate, assertMigrated, loadMigrations, type MigrateOptions, type MigrateDatabaseOptions } from './db/migrate.js';

@@ -15,6 +15,7 @@ import type { PipelineHandle, PipelineStatusReport, WaitOptions } from './handle
 import { revivePipeline, type ReviveOptions } from './revive.js';
 import { retryBranch } from './retry-branch.js';
 import { definitionOf, pipelineNameOf, type PipelineClass } from './pipeline.js';
+import { ATTRIBUTES, endSpan, startTriggerSpan } from '../observe/tracing.js';
 
 /** Options of {@link DuctworkClient.prune}. */
 export interface PruneOptions {
@@ -107,9 +108,12 @@ export class DuctworkClient {
     const stepId = uuidv7();
     const startNode = definition.graph.nodes[0]!;
     const storeDefinition = !this.#stored.has(definition.sha1);
+    // The trigger's span is the parent of every span of the pipeline: its context is stored with it.
+    const { span, traceContext } = startTriggerSpan(name);
+    span.setAttribute(ATTRIBUTES.pipelineId, pipelineId);
     await this.sql.begin((tx) => [
       ...(storeDefinition ? [insertDefinition(tx, definition.sha1, definition.graph)] : []),
-      insertPipeline(tx, pipelineId, name),
+      insertPipeline(tx, pipelineId, name, traceContext),
       insertRun(tx, { id: runId, pipelineId, klass: name, sha1: definition.sha1 }),
       insertBranches(tx, [{ id: branchId, runId, pipelineKlass: name, parentBranchId: null, frames: [] }]),
       insertJobs(tx, [{
@@ -117,7 +121,11 @@ export class DuctworkClient {
         klass: definition.graph.edges[startNode]!.klass, toTransition: 'start', input: encoded.text, idempotencyKey: stepId,
       }]),
       notifyWakeup(tx, this.schema, jobsChannel(name)),
-    ]);
+    ]).catch((error: unknown) => {
+      endSpan(span, error);
+      throw error;
+    });
+    endSpan(span);
     this.#stored.add(definition.sha1);
     return this.handle<Out>(pipelineId, name);
   }

@@ -14,9 +14,9 @@ export interface PipelineRow {
   updated_at: Date;
 }
 
-/** Creates the durable identity of a triggered pipeline. */
-export function insertPipeline(sql: Queryable, id: string, klass: string) {
-  return sql`insert into pipelines (id, klass, status) values (${id}, ${klass}, 'in_progress')`;
+/** Creates the durable identity of a triggered pipeline, with the `traceparent` of its trigger span (null without tracing). */
+export function insertPipeline(sql: Queryable, id: string, klass: string, traceContext: string | null = null) {
+  return sql`insert into pipelines (id, klass, status, trace_context) values (${id}, ${klass}, 'in_progress', ${traceContext})`;
 }
 
 export async function findPipeline(sql: Queryable, id: string): Promise<PipelineRow | undefined> {
