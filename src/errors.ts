@@ -39,6 +39,7 @@ export type DuctworkErrorCode =
   | 'pipeline_halted'
   | 'revive_error'
   | 'prune_invalid'
+  | 'read_invalid'
   | 'app_module_invalid'
   | 'engine_state';
 

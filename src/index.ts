@@ -16,6 +16,10 @@ export type { Duration } from './duration.js';
 export { setDefaultClient } from './client/default-client.js';
 export type { ReviveOptions } from './client/revive.js';
 export type { PipelineHandle, PipelineStatusReport, WaitOptions } from './client/handle.js';
+export type {
+  Page, PageOptions, PipelineQuery, PipelineSummary, RunSummary, RunSelector, BranchInfo, StepQuery, StepInfo, StepAttempt, StepErrorInfo,
+} from './client/read-api.js';
+export type { StepStatus } from './db/queries/steps.js';
 export { Ductwork, Engine, type StartOptions } from './runtime/engine.js';
 export { createDashboard, type DashboardOptions, type DashboardHandler } from './dashboard/handler.js';
 export { listenDashboard, type DashboardServerOptions, type DashboardServer } from './dashboard/listen.js';

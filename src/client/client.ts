@@ -16,6 +16,10 @@ import { revivePipeline, type ReviveOptions } from './revive.js';
 import { retryBranch } from './retry-branch.js';
 import { definitionOf, pipelineNameOf, type PipelineClass } from './pipeline.js';
 import { ATTRIBUTES, endSpan, startTriggerSpan } from '../observe/tracing.js';
+import {
+  readBranches, readPipelines, readRuns, readSteps,
+  type BranchInfo, type Page, type PageOptions, type PipelineQuery, type PipelineSummary, type RunSelector, type RunSummary, type StepInfo, type StepQuery,
+} from './read-api.js';
 
 /** Options of {@link DuctworkClient.prune}. */
 export interface PruneOptions {
@@ -237,6 +241,41 @@ export class DuctworkClient {
       });
     }
     return report.output as Out;
+  }
+
+  /**
+   * Pipelines newest first, by class, status and creation time, one page at a time:
+   *
+   * ```ts
+   * const { items, next } = await client.listPipelines({ pipeline: EnrichAllUsersData, status: 'halted', within: '24h', limit: 20 });
+   * ```
+   */
+  listPipelines(query: PipelineQuery = {}): Promise<Page<PipelineSummary>> {
+    return readPipelines(this.sql, query);
+  }
+
+  /** A pipeline's runs, newest first: the first run and one per revive or branch retry. */
+  runs(pipelineId: string, options: PageOptions = {}): Promise<Page<RunSummary>> {
+    return readRuns(this.sql, pipelineId, options);
+  }
+
+  /** The branches of a pipeline's latest run (or of `runId`), halted ones first. Throws `pipeline_not_found` for an unknown id. */
+  branches(pipelineId: string, options: RunSelector & PageOptions = {}): Promise<Page<BranchInfo>> {
+    return readBranches(this.sql, pipelineId, options);
+  }
+
+  /**
+   * The steps of a pipeline's latest run (or of `runId`) in creation order, optionally of one
+   * branch, node or status: each with its input and output (parsed JSON), status, timings and
+   * every attempt with its error (class, code, message).
+   *
+   * ```ts
+   * const { items } = await client.steps(id, { status: 'failed' });
+   * for (const step of items) console.log(step.step, step.lastError?.code, step.lastError?.message);
+   * ```
+   */
+  steps(pipelineId: string, query: StepQuery = {}): Promise<Page<StepInfo>> {
+    return readSteps(this.sql, pipelineId, query);
   }
 
   /** Fails fast when the database is unreachable. */
