@@ -2,27 +2,11 @@
  * Reads of the client's read API about one run: its steps whole (input and output as stored, for
  * a program to use; the dashboard reads previews instead, see pipeline-reads.ts).
  */
-import type { ToTransition } from '../../definition/graph.js';
 import type { Queryable } from '../connect.js';
-import type { StepStatus } from './steps.js';
+import type { StepRow, StepStatus } from './steps.js';
 
-export interface FullStepRow {
-  id: string;
-  branch_id: string | null;
-  node: string;
-  klass: string;
-  to_transition: ToTransition;
-  status: StepStatus;
-  /** JSON text, resolved. */
-  input: string;
-  output: string | null;
-  idempotency_key: string;
-  source_step_id: string | null;
-  retry_count: number;
-  crash_count: number;
-  started_at: Date;
-  finished_at: Date | null;
-}
+/** A step with its whole input (resolved) and output. */
+export type FullStepRow = Omit<StepRow, 'run_id' | 'input_ref' | 'input_idx'>;
 
 /** A page of a run's steps in creation order, optionally of one branch, node or status (steps_run, jobs_run). */
 export function fullStepsPage(
