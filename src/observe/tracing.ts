@@ -3,7 +3,7 @@
  * by the application every call here is a no-op. Span and attribute names are the public
  * contract (README, "Observability"): keep them stable.
  */
-import { ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { formatTraceparent, parseTraceparent } from './trace-context.js';
 
 /** The instrumentation scope of every Ductwork span. */
@@ -42,20 +42,28 @@ export const ATTRIBUTES = {
   haltReason: 'ductwork.halt_reason',
 } as const;
 
-const tracer = trace.getTracer(TRACER_NAME);
+/**
+ * The tracer of the provider registered now. Asked for at each span, never kept: an application
+ * whose own copy of @opentelemetry/api registers the SDK (another minor version beside ours) does
+ * so through the API's global, which a tracer taken before the registration would not see.
+ */
+function tracer(): Tracer {
+  return trace.getTracer(TRACER_NAME);
+}
 
 /**
  * Whether an SDK registered a tracer provider in this thread. Decides whether claims read the
  * pipelines' stored trace context at all.
  */
 export function tracingActive(): boolean {
-  const provider = trace.getTracerProvider();
-  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(TRACER_NAME) !== undefined;
+  // Before any registration the API answers with its proxy provider, which has no delegate yet.
+  const provider = trace.getTracerProvider() as { getDelegateTracer?: (name: string) => Tracer | undefined };
+  return typeof provider.getDelegateTracer !== 'function' || provider.getDelegateTracer(TRACER_NAME) !== undefined;
 }
 
 /** Starts the span of a trigger, a child of the caller's active span; `traceContext` is what the pipeline stores (null without an SDK). */
 export function startTriggerSpan(pipeline: string): { span: Span; traceContext: string | null } {
-  const span = tracer.startSpan(SPAN_NAMES.trigger, { kind: SpanKind.PRODUCER, attributes: { [ATTRIBUTES.pipeline]: pipeline } }, context.active());
+  const span = tracer().startSpan(SPAN_NAMES.trigger, { kind: SpanKind.PRODUCER, attributes: { [ATTRIBUTES.pipeline]: pipeline } }, context.active());
   return { span, traceContext: formatTraceparent(span.spanContext()) ?? null };
 }
 
@@ -85,12 +93,12 @@ function pipelineContext(traceContext: string | null | undefined) {
 
 /** Starts the span of one step attempt under the pipeline's trigger span. */
 export function startStepSpan(traceContext: string | null | undefined, attributes: Attributes): Span {
-  return tracer.startSpan(SPAN_NAMES.step, { kind: SpanKind.CONSUMER, attributes }, pipelineContext(traceContext));
+  return tracer().startSpan(SPAN_NAMES.step, { kind: SpanKind.CONSUMER, attributes }, pipelineContext(traceContext));
 }
 
 /** Records an advancement that ran from `startTime` until now, under the pipeline's trigger span. */
 export function recordAdvanceSpan(traceContext: string | null | undefined, startTime: number, attributes: Attributes, error?: SpanError): void {
-  const span = tracer.startSpan(SPAN_NAMES.advance, { kind: SpanKind.INTERNAL, attributes, startTime }, pipelineContext(traceContext));
+  const span = tracer().startSpan(SPAN_NAMES.advance, { kind: SpanKind.INTERNAL, attributes, startTime }, pipelineContext(traceContext));
   endSpan(span, error);
 }
 
