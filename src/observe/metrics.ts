@@ -51,6 +51,9 @@ export class EngineMetrics {
   readonly #pool: Gauge<'state'>;
   readonly #poolMax: Gauge;
   readonly #lock: Gauge;
+  /** Labelled children by pipeline and step (and outcome): prom-client hashes labels on every call otherwise. */
+  readonly #byStep = new Map<string, { started: Counter.Internal; queueWait: Histogram.Internal<string> }>();
+  readonly #byOutcome = new Map<string, { counter: Counter.Internal | undefined; duration: Histogram.Internal<string> }>();
 
   constructor(options: EngineMetricsOptions = {}) {
     this.#options = options;
@@ -89,14 +92,23 @@ export class EngineMetrics {
 
   /** An attempt was claimed and dispatched after waiting `queueWaitSeconds` since it was due. */
   stepStarted(pipeline: string, step: string, queueWaitSeconds: number): void {
-    this.#started.inc({ pipeline, step });
-    this.#queueWait.observe({ pipeline }, Math.max(0, queueWaitSeconds));
+    const key = `${pipeline}\0${step}`;
+    let children = this.#byStep.get(key);
+    if (!children) this.#byStep.set(key, (children = { started: this.#started.labels({ pipeline, step }), queueWait: this.#queueWait.labels({ pipeline }) }));
+    children.started.inc();
+    children.queueWait.observe(Math.max(0, queueWaitSeconds));
   }
 
   /** An attempt's outcome was recorded (`lost`: its claim had been taken away; only its duration is kept). */
   stepEnded(pipeline: string, step: string, outcome: StepOutcome, seconds: number): void {
-    if (outcome !== 'lost') this.#outcomes[outcome].inc({ pipeline, step });
-    this.#duration.observe({ pipeline, step, outcome }, seconds);
+    const key = `${pipeline}\0${step}\0${outcome}`;
+    let children = this.#byOutcome.get(key);
+    if (!children) {
+      children = { counter: outcome === 'lost' ? undefined : this.#outcomes[outcome].labels({ pipeline, step }), duration: this.#duration.labels({ pipeline, step, outcome }) };
+      this.#byOutcome.set(key, children);
+    }
+    children.counter?.inc();
+    children.duration.observe(seconds);
   }
 
   /** A branch moved on (a routed finished step); `haltReason` when the move halted it. */

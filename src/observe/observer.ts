@@ -66,6 +66,18 @@ export class EngineObserver {
     const { metrics } = this;
     metrics.stepStarted(facts.pipeline, facts.step, facts.queueWaitSeconds ?? 0);
     const startedAt = performance.now();
+    // Without an SDK the span would be a no-op: skip building its attributes (a cost per step).
+    if (!tracingActive()) {
+      let done = false;
+      return {
+        traceparent: undefined,
+        end(outcome) {
+          if (done) return;
+          done = true;
+          metrics.stepEnded(facts.pipeline, facts.step, outcome, (performance.now() - startedAt) / 1000);
+        },
+      };
+    }
     const span = startStepSpan(facts.traceContext, {
       [ATTRIBUTES.pipeline]: facts.pipeline,
       [ATTRIBUTES.step]: facts.step,
@@ -93,8 +105,10 @@ export class EngineObserver {
 
   /** Branches moved on by one advancing transaction that started at `startTime` (epoch ms). */
   advanced(moves: readonly AdvanceFacts[], startTime: number): void {
+    const traced = tracingActive();
     for (const move of moves) {
       this.metrics.advanced(move.pipeline, move.haltReason);
+      if (!traced) continue;
       const attributes: Attributes = {
         [ATTRIBUTES.pipeline]: move.pipeline,
         [ATTRIBUTES.pipelineId]: move.pipelineId,
