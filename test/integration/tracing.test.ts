@@ -9,7 +9,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTRIBUTES, SPAN_NAMES } from '../../src/observe/tracing.js';
 import { testEngine } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
-import { EnrichAllUsersData } from '../fixtures/pipelines.js';
+import { EnrichAllUsersData, FlakyPipeline } from '../fixtures/pipelines.js';
 
 // An SDK in this process (the engine's main thread and the triggering client) with an in-memory
 // exporter, and one in every worker thread writing to a file; the overview pipeline runs with a
@@ -95,4 +95,27 @@ test('one trace holds the trigger, every execution (a crash and a retry included
   const mine = inner.filter((s) => s.name === 'collate.inner' && s.traceId === traceId);
   assert.equal(mine.length, collates.length, 'one inner span per Collate execution');
   assert.deepEqual(mine.map((s) => s.parentSpanId).sort(), collates.map((s) => s.spanContext().spanId).sort());
+});
+
+test('a revived pipeline goes on in the trace of its trigger', async () => {
+  const handle = await client.trigger(FlakyPipeline, { succeedOnAttempt: 0 });
+  const first = await handle.wait({ timeoutMs: 30_000 });
+  assert.equal(first.status, 'halted');
+  await client.revive(handle.id);
+  const second = await handle.wait({ timeoutMs: 30_000 });
+  assert.notEqual(second.runId, first.runId);
+  const spans = await waitFor('the spans of both runs', () => {
+    const mine = exporter.getFinishedSpans().filter((s) => attr(s, ATTRIBUTES.pipelineId) === handle.id);
+    const runs = new Set(mine.filter((s) => s.name === SPAN_NAMES.step).map((s) => attr(s, ATTRIBUTES.runId)));
+    return runs.has(second.runId) && mine.some((s) => s.name === SPAN_NAMES.advance && attr(s, ATTRIBUTES.runId) === second.runId) ? mine : undefined;
+  });
+  const trigger = spans.find((s) => s.name === SPAN_NAMES.trigger)!;
+  const revived = spans.filter((s) => attr(s, ATTRIBUTES.runId) === second.runId);
+  assert.ok(revived.length >= 2);
+  for (const span of revived) {
+    assert.equal(span.spanContext().traceId, trigger.spanContext().traceId);
+    assert.equal(span.parentSpanContext?.spanId, trigger.spanContext().spanId);
+  }
+  const halts = spans.filter((s) => s.name === SPAN_NAMES.advance && attr(s, ATTRIBUTES.haltReason) === 'job_retries_exhausted');
+  assert.equal(halts.length, 2, 'each run halted once, and its advancement says why');
 });
