@@ -9,7 +9,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTRIBUTES, SPAN_NAMES } from '../../src/observe/tracing.js';
 import { testEngine } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
-import { EnrichAllUsersData, FlakyPipeline } from '../fixtures/pipelines.js';
+import { EnrichAllUsersData, FlakyPipeline, TraceparentPipeline } from '../fixtures/pipelines.js';
 
 // An SDK in this process (the engine's main thread and the triggering client) with an in-memory
 // exporter, and one in every worker thread writing to a file; the overview pipeline runs with a
@@ -118,4 +118,12 @@ test('a revived pipeline goes on in the trace of its trigger', async () => {
   }
   const halts = spans.filter((s) => s.name === SPAN_NAMES.advance && attr(s, ATTRIBUTES.haltReason) === 'job_retries_exhausted');
   assert.equal(halts.length, 2, 'each run halted once, and its advancement says why');
+});
+
+test("a step reads its execution span's traceparent, to pass the trace on by hand", async () => {
+  const handle = await client.trigger(TraceparentPipeline, null);
+  const traceparent = await handle.result({ timeoutMs: 30_000 });
+  const span = await waitFor('the execution span', () =>
+    exporter.getFinishedSpans().find((s) => s.name === SPAN_NAMES.step && attr(s, ATTRIBUTES.pipelineId) === handle.id));
+  assert.equal(traceparent, `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`);
 });
