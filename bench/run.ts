@@ -25,8 +25,9 @@ import { recovery } from './lib/recovery.js';
 import { addRatios, render, type Meta } from './lib/report.js';
 import { retention } from './lib/retention.js';
 import { waiting } from './lib/waiting.js';
+import { tracingCost } from './lib/tracing-cost.js';
 
-const SCENARIOS = ['latency', 'throughput', 'expand', 'divide', 'recovery', 'recovery-backlog', 'idle', 'many-pipelines', 'waiting', 'history', 'retention'] as const;
+const SCENARIOS = ['latency', 'throughput', 'expand', 'divide', 'recovery', 'recovery-backlog', 'idle', 'many-pipelines', 'waiting', 'history', 'retention', 'tracing'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** `--only recovery` also runs its backlog variant; `--only sustained` is the history cell (its build). */
 const ALIASES: Record<string, Scenario[]> = { recovery: ['recovery', 'recovery-backlog'], sustained: ['history'] };
@@ -37,7 +38,7 @@ const SYSTEMS: Record<string, string> = {
   dbos: new URL('../../bench/peers/dbos.mjs', import.meta.url).pathname,
 };
 /** Quick mode runs these for ductwork only (the peers' figures come from the full suite). */
-const QUICK_OURS_ONLY: readonly Scenario[] = ['many-pipelines', 'waiting', 'history', 'retention'];
+const QUICK_OURS_ONLY: readonly Scenario[] = ['many-pipelines', 'waiting', 'history', 'retention', 'tracing'];
 /** Cells that run on the private server (autovacuum on), not the shared one. */
 const PRIVATE: readonly Scenario[] = ['history', 'retention'];
 /** Cells a system does not run, and why (each gets an n/a row instead). */
@@ -48,6 +49,7 @@ const NOT_RUN: Partial<Record<Scenario, Record<string, string>>> = {
   history: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (issue 13 measures the engine\'s own history)'])),
   retention: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (the retention keys under test are the engine\'s)'])),
   waiting: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (no adapter drives the peers\' own waits, e.g. DBOS recv, yet)'])),
+  tracing: Object.fromEntries(['graphile-worker', 'pg-boss', 'dbos'].map((s) => [s, 'ductwork only (the cost of the engine\'s own spans)'])),
 };
 
 const SIZES = {
@@ -63,6 +65,7 @@ const SIZES = {
     waiting: { waiting: 10_000, idleMs: 4_000, latencyPipelines: 50, capMs: 120_000 },
     history: { batches: 6, batchPipelines: 200, burnPipelines: 200, latencyPipelines: 10, capMs: 60_000 },
     retention: { steps: 20_000, batchPipelines: 500, depthPipelines: 1_000, sampleMs: 2_000, tailMs: 3_000, capMs: 120_000 },
+    tracing: { pipelines: 1_000, capMs: 30_000, rounds: 3 },
     floorSeconds: 3,
   },
   full: {
@@ -77,6 +80,7 @@ const SIZES = {
     waiting: { waiting: 100_000, idleMs: 20_000, latencyPipelines: 200, capMs: 600_000 },
     history: { batches: 10, batchPipelines: 10_000, burnPipelines: 1_000, latencyPipelines: 50, capMs: 300_000 },
     retention: { steps: 1_000_000, batchPipelines: 1_000, depthPipelines: 2_000, sampleMs: 5_000, tailMs: 70_000, capMs: 1_200_000 },
+    tracing: { pipelines: 1_000, capMs: 120_000, rounds: 3 },
     floorSeconds: 12,
   },
 };
@@ -182,6 +186,8 @@ async function runCell(cell: Cell, scenario: Scenario): Promise<Row[]> {
       return history(cell, sizes.history);
     case 'retention':
       return retention(cell, sizes.retention);
+    case 'tracing':
+      return tracingCost(cell, sizes.tracing);
   }
 }
 
@@ -198,6 +204,8 @@ function cellBudgetMs(scenario: Scenario): number {
       return (sizes.history.batches + 4) * sizes.history.capMs + 600_000;
     case 'retention':
       return sizes.retention.capMs + sizes.retention.tailMs + 300_000;
+    case 'tracing':
+      return 2 * sizes.tracing.rounds * (sizes.tracing.capMs + 120_000);
     default: {
       const s = sizes[scenario] as { capMs: number; idleMs?: number };
       return s.capMs + (s.idleMs ?? 0) + 180_000;

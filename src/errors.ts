@@ -48,6 +48,7 @@ export type DuctworkErrorCode =
   | 'signal_target_finished'
   | 'schedule_invalid'
   | 'prune_invalid'
+  | 'read_invalid'
   | 'app_module_invalid'
   | 'engine_state';
 

@@ -16,11 +16,18 @@ export type { Duration } from './duration.js';
 export { setDefaultClient } from './client/default-client.js';
 export type { ReviveOptions } from './client/revive.js';
 export type { PipelineHandle, PipelineStatusReport, WaitOptions } from './client/handle.js';
+export type {
+  Page, PageOptions, PipelineQuery, PipelineSummary, RunSummary, RunSelector, BranchInfo, StepQuery, StepInfo, StepAttempt, StepErrorInfo,
+} from './client/read-api.js';
+export type { StepStatus } from './db/queries/steps.js';
 export { Ductwork, Engine, type StartOptions } from './runtime/engine.js';
 export { createDashboard, type DashboardOptions, type DashboardHandler } from './dashboard/handler.js';
 export { listenDashboard, type DashboardServerOptions, type DashboardServer } from './dashboard/listen.js';
 export type { DashboardAuthHook, BasicAuthCredentials } from './dashboard/access.js';
 export type { LifecycleHooks, HookInfo } from './runtime/hooks.js';
+export { createMetricsHandler, listenMetrics, type MetricsHandler, type MetricsServer, type MetricsSource } from './observe/metrics-handler.js';
+export type { EngineMetrics, StepOutcome } from './observe/metrics.js';
+export { SPAN_NAMES, ATTRIBUTES, TRACER_NAME } from './observe/tracing.js';
 export { resolveConfig, type DuctworkConfig, type DuctworkOptions } from './config/config.js';
 export { connect } from './db/connect.js';
 export { migrate, assertMigrated, loadMigrations, type MigrateOptions, type MigrateDatabaseOptions } from './db/migrate.js';

@@ -9,6 +9,7 @@ import { findPipelines, stepRegistry } from '../src/definition/registry.js';
 import type { Json } from '../src/definition/json.js';
 import type { StepContext } from '../src/definition/step.js';
 import { assertContextKey, encodeContextValue, executeStep } from './execute-step.js';
+import { withTraceparent } from '../src/observe/trace-context.js';
 import type { ContextRequestBody, ContextResponse, StepAbort, StepRunning, StepTask, StepTaskResult } from './protocol.js';
 
 const { app } = workerData as { app: string };
@@ -73,7 +74,8 @@ export default async function runStep(task: StepTask): Promise<StepTaskResult> {
   running.set(key, controller);
   if (task.watched) channel.port1.postMessage({ ductworkRunning: key } satisfies StepRunning);
   try {
-    return await executeStep(registry, task, contextFor(task), controller.signal);
+    // The step's own spans (if this thread has an SDK) nest under its execution span.
+    return await withTraceparent(task.info.traceparent, () => executeStep(registry, task, contextFor(task), controller.signal));
   } finally {
     running.delete(key);
   }

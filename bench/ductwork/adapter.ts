@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { Ductwork, DuctworkClient, DuctworkError, connect, migrate, resolveConfig, type Engine, type DuctworkOptions, type PipelineClass, type PipelineHandle } from '../../src/index.js';
 import { chunks, runAdapter } from '../lib/harness.js';
 import { pipelinesOf, stepsOf, type Spec, type Work, type WorkKind } from '../lib/protocol.js';
+import { installTracing } from './tracing.js';
 import { BenchChain, BenchDivide, BenchExpand, BenchSleep, BenchTraced, BenchWait, CHANNEL, MANY_PIPELINES, type Report } from './pipelines.js';
 
 const SCHEMA = 'ductwork';
@@ -71,6 +72,13 @@ async function trigger(client: DuctworkClient, work: Work): Promise<PipelineHand
   const handles: PipelineHandle[] = [];
   for (const batch of chunks(inputs, 50)) handles.push(...(await Promise.all(batch.map(({ klass, input }) => client.trigger(klass, input as never)))));
   return handles;
+}
+
+// The tracing cell: an OpenTelemetry SDK in this process, registered before the engine starts.
+if (process.env.BENCH_OTEL === '1') {
+  const sdk = await installTracing();
+  // In the children's log: proof that the spans were made and exported.
+  setInterval(() => process.stderr.write(`otel: ${sdk.exported()} spans exported\n`), 1000).unref();
 }
 
 runAdapter(async (spec, emit) => {

@@ -5,6 +5,7 @@ import type { DuctworkConfig } from '../config/config.js';
 import { assertMigrated } from '../db/migrate.js';
 import { ConfigError } from '../errors.js';
 import { databaseTarget, type DatabaseFlags } from './database.js';
+import type { MetricsSource } from '../observe/metrics-handler.js';
 
 /** Flags of `ductwork dashboard` (and the dashboard half of `ductwork dev`). */
 export interface DashboardCommandOptions extends DatabaseFlags {
@@ -44,7 +45,9 @@ export async function dashboardCommand(options: DashboardCommandOptions): Promis
 }
 
 /** Listens with the command's host, port, base path and the configuration's credentials. */
-export async function serveDashboard(client: DuctworkClient, config: DuctworkConfig, file: string | undefined, options: DashboardCommandOptions): Promise<DashboardServer> {
+export async function serveDashboard(
+  client: DuctworkClient, config: DuctworkConfig, file: string | undefined, options: DashboardCommandOptions, metrics?: MetricsSource,
+): Promise<DashboardServer> {
   const port = Number(options.port ?? 4000);
   if (!/^\d{1,5}$/.test(String(options.port ?? 4000)) || port > 65535) {
     throw new ConfigError('config_invalid', `--port: ${JSON.stringify(String(options.port))} is not a port number (0 to 65535).`, { details: { key: 'port' } });
@@ -59,7 +62,7 @@ export async function serveDashboard(client: DuctworkClient, config: DuctworkCon
     );
   }
   return listenDashboard({
-    client, port, host: options.host ?? '127.0.0.1',
+    client, port, host: options.host ?? '127.0.0.1', ...(metrics ? { metrics } : {}),
     ...(options.basePath ? { basePath: options.basePath } : {}),
     ...(username !== undefined && password !== undefined ? { basicAuth: { username, password } } : {}),
   });

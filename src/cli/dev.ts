@@ -14,7 +14,7 @@ export async function devCommand(options: StartCommandOptions & DashboardCommand
   const signals = runUntilSignal(engine, log, () => close(), target.release);
   await engine.start();
   signals.started();
-  const server = await serveDashboard(engine.client, target.config, target.file, options);
+  const server = await serveDashboard(engine.client, target.config, target.file, options, engine.metrics);
   close = () => server.close();
   const database = target.embedded ? `${target.url} (embedded, data in ${target.embedded.dataDir})` : `from ${target.sources.url}`;
   const example = engine.pipelines[0] ?? 'Pipeline';

@@ -62,7 +62,10 @@ databaseOptions(cli.command('start', 'Run the engine (threaded by default) until
   .option('--forking', 'A supervisor with one child process per role (forking: default)')
   .option('--role <role>', 'all, advancer or worker (overrides DUCTWORK_ROLE and the file)')
   .option('--pipelines <names>', 'Comma-separated pipelines to run, or "*"')
+  .option('--metrics-port <port>', 'Serve Prometheus metrics on this port at /metrics (threaded mode)')
+  .option('--metrics-host <address>', 'Address of the metrics server', { default: '127.0.0.1' })
   .example('ductwork start -c config/ductwork.yml --role worker --pipelines EnrichUsers')
+  .example('ductwork start --metrics-port 9464 --metrics-host 0.0.0.0')
   .action(async (options) => (await import('./start.js')).startCommand(options));
 
 databaseOptions(cli.command('dev', 'Development loop: the engine and the dashboard in one process, on the embedded PostgreSQL unless a database is configured'))

@@ -4,6 +4,8 @@ import { Engine } from '../runtime/engine.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrate.js';
 import { databaseTarget, type DatabaseFlags, type DatabaseTarget } from './database.js';
+import { ConfigError } from '../errors.js';
+import { listenMetrics } from '../observe/metrics-handler.js';
 
 /** Options of `ductwork start`. */
 export interface StartCommandOptions extends DatabaseFlags {
@@ -11,6 +13,10 @@ export interface StartCommandOptions extends DatabaseFlags {
   forking?: boolean;
   role?: string;
   pipelines?: string;
+  /** Serve Prometheus metrics on this port (`/metrics`). */
+  metricsPort?: string | number;
+  /** Address of the metrics server (default 127.0.0.1). */
+  metricsHost?: string;
 }
 
 /** The configuration and database of `start` and `dev`; an embedded database is migrated here (there is no separate deploy step). */
@@ -48,16 +54,38 @@ export async function engineTarget(options: StartCommandOptions): Promise<{ targ
 export async function startCommand(options: StartCommandOptions): Promise<void> {
   const { target, log } = await engineTarget(options);
   const { config, file } = target;
+  const metricsPort = metricsPortOf(options);
   if (config.forking === 'default') {
+    if (metricsPort !== undefined) {
+      throw new ConfigError('config_invalid', '--metrics-port needs the threaded mode: each forked child counts its own work. Run one engine per container (--role) and scrape each.', {
+        details: { key: 'metrics-port' },
+      });
+    }
     const { runForkingSupervisor } = await import('./forking-supervisor.js');
     await runForkingSupervisor(config, options, log);
     return;
   }
   const engine = new Engine(config, log);
-  const signals = runUntilSignal(engine, log, target.release);
+  let closeMetrics = async () => {};
+  const signals = runUntilSignal(engine, log, () => closeMetrics(), target.release);
   await engine.start();
+  if (metricsPort !== undefined) {
+    const server = await listenMetrics({ metrics: engine.metrics, port: metricsPort, ...(options.metricsHost ? { host: options.metricsHost } : {}) });
+    closeMetrics = () => server.close();
+    log.info(`Serving Prometheus metrics on ${server.url}`);
+  }
   signals.started();
   log.info(`Running (threaded) with ${file ?? 'default configuration'}; send SIGTERM or SIGINT to stop`, { pid: process.pid });
+}
+
+/** `--metrics-port`, checked: a port number, or undefined when not given. */
+function metricsPortOf(options: StartCommandOptions): number | undefined {
+  if (options.metricsPort === undefined) return undefined;
+  const text = String(options.metricsPort);
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new ConfigError('config_invalid', `--metrics-port: ${JSON.stringify(text)} is not a port number (0 to 65535).`, { details: { key: 'metrics-port' } });
+  }
+  return Number(text);
 }
 
 /**

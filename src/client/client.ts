@@ -23,6 +23,11 @@ import { listSchedules } from '../db/queries/schedules.js';
 import { strandedWork, type StrandedWork } from './deploy-check.js';
 import { inSchema, triggerTiming, type TriggerOptions } from './trigger-options.js';
 import type { PipelineDefinition } from '../definition/define.js';
+import { ATTRIBUTES, endSpan, startTriggerSpan } from '../observe/tracing.js';
+import {
+  readBranches, readPipelines, readRuns, readSteps,
+  type BranchInfo, type Page, type PageOptions, type PipelineQuery, type PipelineSummary, type RunSelector, type RunSummary, type StepInfo, type StepQuery,
+} from './read-api.js';
 
 /** Options of {@link DuctworkClient.prune}. */
 export interface PruneOptions {
@@ -116,15 +121,24 @@ export class DuctworkClient {
       });
     }
     const rows: TriggerRows = { definition, pipeline: name, input: encoded.text, ...triggerTiming(name, options), storeDefinition: false };
+    // The trigger's span is the parent of every span of the pipeline: its context is stored with it.
+    const { span, traceContext } = startTriggerSpan(name);
     let outcome: { id: string; created: boolean };
-    if (options.tx) {
-      // The caller's transaction may roll back: its definition write is never taken as stored.
-      outcome = await inSchema(options.tx, this.schema, (tx) => enqueueTrigger(tx, this.schema, { ...rows, storeDefinition: true }));
-    } else {
-      const storeDefinition = !this.#stored.has(definition.sha1);
-      outcome = await this.sql.begin((tx) => enqueueTrigger(tx, this.schema, { ...rows, storeDefinition }));
-      this.#stored.add(definition.sha1);
+    try {
+      if (options.tx) {
+        // The caller's transaction may roll back: its definition write is never taken as stored.
+        outcome = await inSchema(options.tx, this.schema, (tx) => enqueueTrigger(tx, this.schema, { ...rows, traceContext, storeDefinition: true }));
+      } else {
+        const storeDefinition = !this.#stored.has(definition.sha1);
+        outcome = await this.sql.begin((tx) => enqueueTrigger(tx, this.schema, { ...rows, traceContext, storeDefinition }));
+        this.#stored.add(definition.sha1);
+      }
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
     }
+    span.setAttribute(ATTRIBUTES.pipelineId, outcome.id);
+    endSpan(span);
     return { ...this.handle<Out>(outcome.id, name), created: outcome.created };
   }
 
@@ -246,6 +260,41 @@ export class DuctworkClient {
       });
     }
     return report.output as Out;
+  }
+
+  /**
+   * Pipelines newest first, by class, status and creation time, one page at a time:
+   *
+   * ```ts
+   * const { items, next } = await client.listPipelines({ pipeline: EnrichAllUsersData, status: 'halted', within: '24h', limit: 20 });
+   * ```
+   */
+  listPipelines(query: PipelineQuery = {}): Promise<Page<PipelineSummary>> {
+    return readPipelines(this.sql, query);
+  }
+
+  /** A pipeline's runs, newest first: the first run and one per revive or branch retry. */
+  runs(pipelineId: string, options: PageOptions = {}): Promise<Page<RunSummary>> {
+    return readRuns(this.sql, pipelineId, options);
+  }
+
+  /** The branches of a pipeline's latest run (or of `runId`), halted ones first. Throws `pipeline_not_found` for an unknown id. */
+  branches(pipelineId: string, options: RunSelector & PageOptions = {}): Promise<Page<BranchInfo>> {
+    return readBranches(this.sql, pipelineId, options);
+  }
+
+  /**
+   * The steps of a pipeline's latest run (or of `runId`) in creation order, optionally of one
+   * branch, node or status: each with its input and output (parsed JSON), status, timings and
+   * every attempt with its error (class, code, message).
+   *
+   * ```ts
+   * const { items } = await client.steps(id, { status: 'failed' });
+   * for (const step of items) console.log(step.step, step.lastError?.code, step.lastError?.message);
+   * ```
+   */
+  steps(pipelineId: string, query: StepQuery = {}): Promise<Page<StepInfo>> {
+    return readSteps(this.sql, pipelineId, query);
   }
 
   /** Fails fast when the database is unreachable. */

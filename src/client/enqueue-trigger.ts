@@ -21,6 +21,8 @@ export interface TriggerRows {
   runAt?: Date | null | undefined;
   /** Or start this many seconds from now (database clock). */
   delaySeconds?: number | undefined;
+  /** The `traceparent` of the trigger's span, stored so every span of the pipeline joins its trace. */
+  traceContext?: string | null;
   /** Also store the definition and register it as the class's current one (the first trigger of it). */
   storeDefinition: boolean;
 }
@@ -36,7 +38,7 @@ export async function enqueueTrigger(tx: TxSql, schema: string, rows: TriggerRow
   const pipelineId = uuidv7();
   if (rows.storeDefinition) await storeDefinition(tx, definition, pipeline);
   if (rows.key !== undefined) {
-    const inserted = await insertPipeline(tx, pipelineId, pipeline, rows.key);
+    const inserted = await insertPipeline(tx, pipelineId, pipeline, { key: rows.key, traceContext: rows.traceContext ?? null });
     if (inserted.count === 0) {
       const existing = await findKeyedPipeline(tx, pipeline, rows.key);
       // Deleted between the conflict and the read (retention): extremely rare; the caller retries.
@@ -44,7 +46,7 @@ export async function enqueueTrigger(tx: TxSql, schema: string, rows: TriggerRow
       return { id: existing, created: false };
     }
   } else {
-    await insertPipeline(tx, pipelineId, pipeline);
+    await insertPipeline(tx, pipelineId, pipeline, { traceContext: rows.traceContext ?? null });
   }
   const runId = uuidv7();
   const branchId = uuidv7();

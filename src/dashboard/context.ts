@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { DuctworkClient } from '../client/client.js';
 import type { Sql } from '../db/connect.js';
+import type { MetricsSource } from '../observe/metrics-handler.js';
 
 /** Query values for a link; undefined and empty values are left out. */
 export type LinkQuery = Record<string, string | number | undefined>;
@@ -15,6 +16,8 @@ export interface RequestContext {
   form: URLSearchParams | undefined;
   sql: Sql;
   client: DuctworkClient;
+  /** What `/metrics` serves. */
+  metrics: MetricsSource;
   /** The basic-auth user, or '' (CSRF tokens are bound to it). */
   identity: string;
   /** When the request arrived (the page's clock for live durations). */

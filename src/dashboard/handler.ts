@@ -17,6 +17,9 @@ import { layout } from './layout.js';
 import { oneOf, readParams } from './params.js';
 import { HttpError, type Outcome } from './responses.js';
 import { matchRoute } from './router.js';
+import { queueGauges } from '../db/queries/metric-reads.js';
+import { EngineMetrics } from '../observe/metrics.js';
+import type { MetricsSource } from '../observe/metrics-handler.js';
 
 /** Options of {@link createDashboard}. */
 export interface DashboardOptions {
@@ -45,6 +48,11 @@ export interface DashboardOptions {
   liveIntervalMs?: number;
   /** Where unexpected errors are logged (default: a `ductwork.dashboard` logger at `warn`). */
   log?: Logger;
+  /**
+   * What `/metrics` serves (Prometheus text format), e.g. `engine.metrics` when the dashboard runs
+   * beside an engine. Default: the queue gauges read from the database (no engine counters).
+   */
+  metrics?: MetricsSource;
 }
 
 /** The dashboard's request handler; `next` (Express) is accepted and never needed. */
@@ -149,6 +157,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
   const log = options.log ?? createLogger('warn', 'ductwork.dashboard');
   const rules = { auth: options.auth, basicAuth: options.basicAuth };
   const liveIntervalMs = Math.max(250, options.liveIntervalMs ?? 2000);
+  const metrics = options.metrics ?? new EngineMetrics({ engine: false, readGauges: async () => ({ queue: await queueGauges(client.sql) }) });
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let base = fixedBase ?? '';
@@ -163,7 +172,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
       if (base !== '' && (path === base || path.startsWith(`${base}/`))) path = path.slice(base.length) || '/';
       const identity = await admit(req, rules);
       ctx = {
-        req, path, query: url.searchParams, form: undefined, sql: client.sql, client, identity, now: new Date(), version: VERSION, liveIntervalMs,
+        req, path, query: url.searchParams, form: undefined, sql: client.sql, client, metrics, identity, now: new Date(), version: VERSION, liveIntervalMs,
         link: (to, query) => buildLink(base, to, query),
         csrfToken: (action) => tokens.issue(action, identity),
       };
@@ -189,7 +198,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
       const { status, message, headers } = describe(error);
       if (status >= 500) log.error('Dashboard request failed', { method: req.method, url: req.url?.slice(0, 300), error: (error as Error)?.stack ?? String(error) });
       const view: RequestContext = ctx ?? {
-        req, path: '/', query: new URLSearchParams(), form: undefined, sql: client.sql, client, identity: '', now: new Date(), version: VERSION, liveIntervalMs,
+        req, path: '/', query: new URLSearchParams(), form: undefined, sql: client.sql, client, metrics, identity: '', now: new Date(), version: VERSION, liveIntervalMs,
         link: (to, query) => buildLink(base, to, query), csrfToken: () => '',
       };
       const body = layout(view, {

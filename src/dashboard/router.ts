@@ -49,6 +49,8 @@ const ROUTES: Route[] = [
   route('POST', '/pipelines/:id/branches/:branchId/retry', retryBranchAction),
   route('GET', '/errors', stepErrorsPage),
   route('GET', '/processes', processesPage),
+  // Prometheus text format, behind the dashboard's own access rules.
+  route('GET', '/metrics', async (ctx) => ({ kind: 'page', body: await ctx.metrics.scrape(), type: ctx.metrics.contentType })),
   route('GET', '/raw/steps/:id/:field', rawStepJson),
   route('GET', '/raw/runs/:id/output', rawRunOutput),
   route('GET', '/raw/runs/:id/context', rawContextValue),

@@ -26,6 +26,12 @@ export interface StepRuntimeInfo {
   attempt: number;
   /** How many times this step was re-run after an infrastructure crash. */
   crashCount: number;
+  /**
+   * The W3C `traceparent` of this attempt's span while the engine traces (an OpenTelemetry SDK is
+   * registered in its main thread); spans the step starts nest under it when the worker thread has
+   * an SDK too. Pass it on by hand to continue the trace elsewhere.
+   */
+  traceparent?: string;
   context: StepContext;
   /** Aborted when the step's timeout expires or its pipeline is cancelled. */
   signal: AbortSignal;

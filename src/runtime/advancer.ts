@@ -6,6 +6,7 @@ import { lockRuns } from '../db/queries/runs.js';
 import { notifyWakeup } from '../db/notify.js';
 import type { DefinitionGraph } from '../definition/graph.js';
 import type { Logger } from '../log.js';
+import type { EngineObserver } from '../observe/observer.js';
 import { advanceRetryDelayMs, jitteredPollMs, outageDelayMs, sleep } from './backoff.js';
 import { applyMoves, type AppliedBatch } from './apply-moves.js';
 import type { DefinitionCache } from './definition-cache.js';
@@ -28,6 +29,8 @@ export interface AdvancerDeps {
   workersElsewhere: boolean;
   /** Advance claims this process's advancer loops are working on (shared by them), by job id. */
   routing: Set<string>;
+  /** Spans and metrics of every advancement. */
+  observer?: EngineObserver;
 }
 
 /**
@@ -105,7 +108,7 @@ export class Advancer {
   /** One pass: claims a batch and routes it. Returns how many claims it took. Exposed for tests. */
   async advanceOnce(): Promise<number> {
     const { sql, pipelines, config, processId, routing } = this.#deps;
-    const claims = await this.#call(claimAdvances(sql, pipelines, config.pipeline_advancer.batch_size, processId), 'claiming branches to advance');
+    const claims = await this.#call(claimAdvances(sql, pipelines, config.pipeline_advancer.batch_size, processId, this.#deps.observer?.tracing), 'claiming branches to advance');
     if (claims.length === 0) return 0;
     for (const claim of claims) routing.add(claim.id);
     this.#busySince = performance.now();
@@ -130,6 +133,8 @@ export class Advancer {
     const graphs = new Map<string, DefinitionGraph>();
     for (const claim of claims) graphs.set(claim.run_id, await definitions.get(sql, claim.definition_sha1));
     let batch: AppliedBatch | undefined;
+    let routed: Move[] = [];
+    const startTime = Date.now();
     const transaction = sql.begin(async (tx) => {
       await lockRuns(tx, [...new Set(claims.map((c) => c.run_id))].sort());
       const held = await lockAdvances(tx, claims);
@@ -145,6 +150,7 @@ export class Advancer {
         planMove(claim, { config, graph: graphs.get(claim.run_id)!, output: outputs.get(claim.step_id), shape: shapes.get(claim.step_id) }),
       );
       batch = await applyMoves(tx, moves, (runId) => graphs.get(runId), { runsLocked: true });
+      routed = moves;
       if (FAULTS_ENABLED) await faultPoint('after_branch_advancement');
       // Delivered at commit, so a worker elsewhere cannot look before the steps are visible.
       if (batch.enqueued.size > 0 && this.#deps.workersElsewhere) {
@@ -154,7 +160,7 @@ export class Advancer {
     await this.#call(transaction, 'an advancing transaction');
     if (FAULTS_ENABLED) await faultPoint('after_advance_commit');
     if (!batch) return;
-    this.#report(batch);
+    this.#report(batch, routed, startTime);
     if (batch.enqueued.size > 0) wakeups.signal(JOBS_CHANNEL);
     if (batch.releasedParents?.length) {
       wakeups.signal(ADVANCE_CHANNEL);
@@ -195,20 +201,25 @@ export class Advancer {
       const halt: Move = { kind: 'halt', claim, reason: hopeless ? 'transition_invalid' : 'advancer_retries_exhausted', detail: message };
       const graph = await this.#deps.definitions.get(sql, claim.definition_sha1);
       let batch: AppliedBatch | undefined;
+      const startTime = Date.now();
       await this.#call(sql.begin(async (tx) => {
         await lockRuns(tx, [claim.run_id]);
         if ((await lockAdvances(tx, [claim])).size === 0) return;
         batch = await applyMoves(tx, [halt], () => graph, { runsLocked: true });
       }), 'halting a branch');
-      if (batch) this.#report(batch);
+      if (batch) this.#report(batch, [halt], startTime);
       return;
     }
     await this.#call(deferAdvance(sql, claim, advanceRetryDelayMs(claim.retry_count), message), 'deferring an advancement');
   }
 
-  /** Logs what a batch did. */
-  #report(batch: AppliedBatch): void {
-    const { log } = this.#deps;
+  /** Logs what a batch did, and hands its moves to the observer (spans, metrics). */
+  #report(batch: AppliedBatch, moves: Move[], startTime: number): void {
+    const { log, observer } = this.#deps;
+    observer?.advanced(moves.map(({ claim, kind, ...move }) => ({
+      pipeline: claim.pipeline_klass, pipelineId: claim.pipeline_id, runId: claim.run_id, branchId: claim.branch_id, stepId: claim.step_id, step: claim.klass,
+      node: claim.node, move: kind, haltReason: 'reason' in move ? move.reason : undefined, traceContext: claim.trace_context,
+    })), startTime);
     for (const move of batch.halted) log.warn('Branch halted', { branch: move.claim.branch_id, reason: move.reason, step: move.claim.klass, detail: move.detail });
     for (const run of batch.resolved) {
       if (run.status === 'halted') log.warn('Pipeline halted', { run: run.id });

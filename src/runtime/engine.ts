@@ -10,6 +10,9 @@ import { getTuple, setTuple } from '../db/queries/tuples.js';
 import { ConfigError, ContextError, DuctworkError } from '../errors.js';
 import { contextOverwriteError, type StepClass } from '../definition/step.js';
 import { createLogger, type Logger } from '../log.js';
+import { engineGauges, queueGauges } from '../db/queries/metric-reads.js';
+import { EngineMetrics } from '../observe/metrics.js';
+import { EngineObserver } from '../observe/observer.js';
 import type { ContextRequest } from '../../workers/protocol.js';
 import { Advancer } from './advancer.js';
 import { DefinitionCache } from './definition-cache.js';
@@ -56,6 +59,7 @@ export class Engine {
   #reaper: Reaper | undefined;
   #listener: WakeupListener | undefined;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  #metrics: EngineMetrics | undefined;
   #stopped: Promise<void> | undefined;
 
   readonly #hooks: LifecycleHooks[] = [];
@@ -69,6 +73,15 @@ export class Engine {
   /** Names of the pipelines this engine runs. */
   get pipelines(): readonly string[] {
     return this.#pipelines;
+  }
+
+  /**
+   * The engine's Prometheus metrics: serve them with `createMetricsHandler(engine.metrics)`, or
+   * `scrape()` them yourself. Counters count this process's work; gauges are read at each scrape.
+   */
+  get metrics(): EngineMetrics {
+    if (!this.#metrics) throw new DuctworkError('engine_state', 'The engine is not running.');
+    return this.#metrics;
   }
 
   /** A client sharing the engine's pool (trigger, status, wait). */
@@ -120,6 +133,16 @@ export class Engine {
     this.#client = new DuctworkClient({ sql, schema: config.database.schema });
     if (!peekDefaultClient()) setDefaultClient(this.#client);
     this.#pipelines = pipelines.map((p) => p.name);
+    const processId = this.processId;
+    const metrics = new EngineMetrics({
+      pipelines: this.#pipelines, poolSize: config.database.pool_size,
+      readGauges: async () => {
+        const [queue, engine] = await Promise.all([queueGauges(sql), engineGauges(sql, processId)]);
+        return { queue, pool: { active: engine.active, idle: engine.idle }, livenessLockHeld: engine.lockHeld };
+      },
+    });
+    this.#metrics = metrics;
+    const observer = new EngineObserver(metrics);
 
     const wakeups = new Wakeups();
     const definitions = new DefinitionCache();
@@ -134,7 +157,7 @@ export class Engine {
       });
       this.#jobWorker = new JobWorker({
         sql, pool: this.#pool, pipelines: this.#pipelines, config, processId: this.processId, log: log.child('job_worker'), wakeups, definitions,
-        advancersElsewhere: config.role === 'worker', timeoutOf: (pipeline, klass) => stepTimeout(config, app.steps.get(klass), pipeline, klass),
+        advancersElsewhere: config.role === 'worker', timeoutOf: (pipeline, klass) => stepTimeout(config, app.steps.get(klass), pipeline, klass), observer,
       });
     }
     if (config.role !== 'worker') {
@@ -142,11 +165,11 @@ export class Engine {
       for (let i = 0; i < config.pipeline_advancer.count; i++) {
         this.#advancers.push(new Advancer({
           sql, pipelines: this.#pipelines, index: i, config, processId: this.processId, log: log.child(`pipeline_advancer.${i}`), wakeups, definitions,
-          workersElsewhere: config.role === 'advancer', routing,
+          workersElsewhere: config.role === 'advancer', routing, observer,
         }));
       }
     }
-    this.#reaper = new Reaper({ sql, config, liveness, log: log.child('reaper'), wakeups });
+    this.#reaper = new Reaper({ sql, config, liveness, log: log.child('reaper'), wakeups, observer });
     this.#cleaner = new RetentionCleaner({ sql, config, log: log.child('retention') });
     this.#listener = new WakeupListener({
       sql, schema: config.database.schema, pipelines: this.#pipelines, wakeups, log: log.child('listener'),

@@ -5,6 +5,8 @@ import { notifyWakeup } from '../db/notify.js';
 import { claimJobs, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedJob, type Success } from '../db/queries/jobs.js';
 import { serializeError, type SerializedError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { StepOutcome } from '../observe/metrics.js';
+import type { EngineObserver, ExecutionObservation } from '../observe/observer.js';
 import type { StepRunNext, StepTask } from '../../workers/protocol.js';
 import { jitteredPollMs, outageDelayMs, sleep } from './backoff.js';
 import { crashDecision, nextRun } from './budgets.js';
@@ -35,6 +37,8 @@ export interface JobWorkerDeps {
   timeoutOf: (pipeline: string, klass: string) => number;
   /** Resolves when this process may claim (it holds its liveness lock). */
   mayClaim?: () => Promise<void>;
+  /** Spans and metrics of every attempt. */
+  observer?: EngineObserver;
 }
 
 /** Result commits in flight at once: while some wait on the database, the next batch forms. */
@@ -61,6 +65,7 @@ interface Running {
   timers: NodeJS.Timeout[];
   /** Set when the step's timeout expired: whatever it does next, the attempt failed with `step_timeout`. */
   timedOut?: number;
+  observation?: ExecutionObservation;
 }
 
 /**
@@ -212,7 +217,7 @@ export class JobWorker {
           this.#unknownClaimsSuspected = false;
           await this.#call(this.#abandonUnknownClaims(), 'abandoning unknown claims');
         }
-        claims = await this.#call(claimJobs(sql, limits, processId), 'claiming jobs');
+        claims = await this.#call(claimJobs(sql, limits, processId, this.#deps.observer?.tracing), 'claiming jobs');
         failures = 0;
         await this.#readDefinitions(claims);
       } catch (error) {
@@ -265,6 +270,11 @@ export class JobWorker {
     }
     const timeout = this.#deps.timeoutOf(claim.pipeline_klass, claim.klass);
     if (timeout > 0) this.#armTimeout(running, timeout);
+    running.observation = this.#deps.observer?.executionStarted({
+      pipeline: claim.pipeline_klass, step: claim.klass, node: claim.node, pipelineId: claim.pipeline_id, runId: claim.run_id, branchId: claim.branch_id,
+      stepId: claim.step_id, executionId: claim.claim_token, attempt: claim.retry_count + 1, crashCount: claim.crash_count,
+      traceContext: claim.trace_context, queueWaitSeconds: claim.queue_wait_s,
+    });
     const task: StepTask = {
       watched: timeout > 0,
       step: claim.klass,
@@ -277,6 +287,7 @@ export class JobWorker {
         idempotencyKey: claim.idempotency_key,
         attempt: claim.retry_count + 1,
         crashCount: claim.crash_count,
+        ...(running.observation?.traceparent ? { traceparent: running.observation.traceparent } : {}),
       },
     };
     this.#deps.pool.run(task).then(
@@ -414,7 +425,8 @@ export class JobWorker {
    * says why the output could not be stored), and every other result is committed.
    */
   async #commitBatch(batch: PendingSuccess[]): Promise<void> {
-    const { log } = this.#deps;
+    const { log, observer } = this.#deps;
+    const startTime = Date.now();
     let recorded: Awaited<ReturnType<typeof commitSuccesses>> | undefined;
     try {
       recorded = await this.#persist('record step results', () => this.#commit(batch));
@@ -442,13 +454,19 @@ export class JobWorker {
       if (recorded && !recorded.committed.has(claim.id)) {
         log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, job: claim.id });
       }
+      this.#observed(claim, recorded?.committed.has(claim.id) ? 'completed' : 'lost');
       const token = next && recorded?.continued.get(claim.id);
       if (next && token) {
+        // Moved on in its own commit: an advancement like the advancer's (its span, its count).
+        observer?.advanced([{
+          pipeline: claim.pipeline_klass, pipelineId: claim.pipeline_id, runId: claim.run_id, branchId: claim.branch_id!, stepId: claim.step_id, step: claim.klass,
+          node: claim.node, move: 'continue', traceContext: claim.trace_context,
+        }], startTime);
         this.#finish(claim, false);
         this.#dispatch({
           ...claim, claim_token: token, retry_count: 0, crash_count: 0, step_id: next.id, klass: next.klass, node: next.node,
           to_transition: next.via, input: output, input_ref: claim.step_id, input_idx: null, idempotency_key: next.id,
-          source_step_id: null, created_at: new Date(),
+          source_step_id: null, created_at: new Date(), queue_wait_s: 0,
         });
         continue;
       }
@@ -504,6 +522,7 @@ export class JobWorker {
       });
     }
     if (fenced === false) log.debug('Claim no longer held; failure not recorded', fields);
+    this.#observed(claim, !fenced ? 'lost' : outcome === 'crashed' ? 'crashed' : error.code === 'step_timeout' ? 'timed_out' : 'failed', error);
     if (fenced && !again && claim.branch_id !== null) this.#wakeAdvancers([claim.pipeline_klass]);
     if (fenced && again && delayMs === 0) wakeups.signal(JOBS_CHANNEL);
     this.#finish(claim, true);
@@ -551,6 +570,12 @@ export class JobWorker {
   #stopTimers(running: Running): void {
     for (const timer of running.timers) clearTimeout(timer);
     running.timers.length = 0;
+  }
+
+  /** Ends the attempt's span and counts its outcome. */
+  #observed(claim: ClaimedJob, outcome: StepOutcome, error?: SerializedError): void {
+    const running = this.#inflight.get(claim.id);
+    if (running?.claim.step_id === claim.step_id) running.observation?.end(outcome, error && { name: error.name, code: error.code, message: error.message });
   }
 
   /** The step's slot is free (or, when `release` is false, taken over by its continuation). */

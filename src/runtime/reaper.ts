@@ -4,6 +4,7 @@ import { crashClaims, openClaimsOf, orphanedClaims, type OpenClaim } from '../db
 import { deleteProcess, lockDeadProcess, reapCandidates, type ReapCandidate } from '../db/queries/processes.js';
 import { notifyWakeup } from '../db/notify.js';
 import type { Logger } from '../log.js';
+import type { EngineObserver } from '../observe/observer.js';
 import { jitteredPollMs, sleep } from './backoff.js';
 import { crashDecision } from './budgets.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
@@ -27,11 +28,13 @@ export class Reaper {
   readonly #liveness: ProcessLiveness;
   readonly #log: Logger;
   readonly #wakeups: Wakeups;
+  readonly #observer: EngineObserver | undefined;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
 
-  constructor(options: { sql: Sql; config: DuctworkConfig; liveness: ProcessLiveness; log: Logger; wakeups: Wakeups }) {
+  constructor(options: { sql: Sql; config: DuctworkConfig; liveness: ProcessLiveness; log: Logger; wakeups: Wakeups; observer?: EngineObserver }) {
+    this.#observer = options.observer;
     this.#sql = options.sql;
     this.#config = options.config;
     this.#liveness = options.liveness;
@@ -83,6 +86,7 @@ export class Reaper {
     if (orphans.length > 0) {
       const ended = await crashClaims(this.#sql, orphans.map((c) => crashDecision(this.#config, c)), 'OrphanedClaim', 'Swept a claim with no owning process record');
       this.#log.warn(`Swept ${ended.length} orphaned claims`);
+      this.#observer?.reaped(ended.length);
       this.#wakeFor(orphans);
       recovered += ended.length;
     }
@@ -101,6 +105,7 @@ export class Reaper {
       return { claims, ended };
     });
     if (!outcome) return undefined;
+    this.#observer?.reaped(outcome.ended.length);
     this.#log.warn('Reaped dead process', { process: candidate.id, host: candidate.host, pid: candidate.pid, claims: outcome.ended.length });
     this.#wakeFor(outcome.claims);
     return outcome.ended.length;

@@ -26,14 +26,16 @@ const MAY_IMPORT: Record<string, string[]> = {
   'src/definition': ['src/errors', 'src/duration'],
   'src/config': ['src/errors', 'src/duration'],
   'src/db': ['src/errors', 'src/duration', 'src/config', 'src/definition'],
-  'src/client': ['src/db', 'src/definition', 'src/errors', 'src/duration'],
-  'src/runtime': ['src/db', 'src/definition', 'src/errors', 'src/duration', 'src/log', 'src/config', 'src/client', 'workers'],
-  'src/dashboard': ['src/db', 'src/client', 'src/definition', 'src/errors', 'src/log', 'src/config'],
+  // Telemetry through @opentelemetry/api and prom-client; what it reads from the database is handed to it.
+  'src/observe': ['src/errors'],
+  'src/client': ['src/db', 'src/definition', 'src/errors', 'src/duration', 'src/observe'],
+  'src/runtime': ['src/db', 'src/definition', 'src/errors', 'src/duration', 'src/log', 'src/config', 'src/client', 'src/observe', 'workers'],
+  'src/dashboard': ['src/db', 'src/client', 'src/definition', 'src/errors', 'src/log', 'src/config', 'src/observe'],
   'src/demo': ['src/definition', 'src/client'],
   'src/testing': ['src/client', 'src/config', 'src/db', 'src/definition', 'src/errors', 'src/log', 'src/runtime', 'workers'],
-  'src/cli': ['src/client', 'src/config', 'src/db', 'src/definition', 'src/errors', 'src/duration', 'src/log', 'src/runtime', 'src/dashboard', 'src/demo'],
-  'src/index': ['src/client', 'src/config', 'src/db', 'src/definition', 'src/errors', 'src/duration', 'src/log', 'src/runtime', 'src/dashboard'],
-  workers: ['src/definition', 'src/errors', 'src/duration'],
+  'src/cli': ['src/client', 'src/config', 'src/db', 'src/definition', 'src/errors', 'src/duration', 'src/log', 'src/runtime', 'src/dashboard', 'src/demo', 'src/observe'],
+  'src/index': ['src/client', 'src/config', 'src/db', 'src/definition', 'src/errors', 'src/duration', 'src/log', 'src/runtime', 'src/dashboard', 'src/observe'],
+  workers: ['src/definition', 'src/errors', 'src/duration', 'src/observe'],
   bench: ['src/index'],
 };
 
@@ -44,6 +46,7 @@ const ONLY_IN: Record<string, (file: string) => boolean> = {
   cac: (f) => f === 'src/cli/main.ts',
   piscina: (f) => f === 'src/runtime/thread-pool.ts',
   postgres: (f) => f.startsWith('src/db/'),
+  'prom-client': (f) => f === 'src/observe/metrics.ts',
 };
 
 function sources(dir: string): string[] {

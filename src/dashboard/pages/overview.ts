@@ -1,6 +1,5 @@
 /** The overview: pipelines by status, throughput over the last hour, failures and live processes. */
 import { failingCounts, pipelineCounts, processList, throughputLastHour } from '../../db/queries/activity-reads.js';
-import { listPipelines } from '../../db/queries/pipeline-reads.js';
 import { throughputChart } from '../chart-svg.js';
 import type { RequestContext } from '../context.js';
 import { html } from '../html.js';
@@ -17,7 +16,7 @@ export async function overviewPage(ctx: RequestContext): Promise<Outcome> {
     throughputLastHour(ctx.sql),
     failingCounts(ctx.sql),
     processList(ctx.sql),
-    listPipelines(ctx.sql, {}, { offset: 0, limit: 10 }),
+    ctx.client.listPipelines({ limit: 10 }),
   ]);
   const lastMinutes = buckets.slice(-5);
   const recentRate = lastMinutes.reduce((sum, b) => sum + b.succeeded, 0) / (lastMinutes.length * 60);
@@ -44,7 +43,7 @@ export async function overviewPage(ctx: RequestContext): Promise<Outcome> {
       <h2>Live processes</h2>
       <section id="overview-processes" data-live>${processesTable(processes)}</section>
       <h2>Latest pipelines</h2>
-      <section id="overview-latest" data-live>${pipelinesTable(ctx, latest)}
+      <section id="overview-latest" data-live>${pipelinesTable(ctx, latest.items)}
         <p><a href="${ctx.link('/pipelines')}">All pipelines →</a></p></section>`,
   }));
 }

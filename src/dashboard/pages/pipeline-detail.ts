@@ -6,9 +6,9 @@
 import { findPipeline, type PipelineRow } from '../../db/queries/pipelines.js';
 import { waitingOfRun, type WaitingRow } from '../../db/queries/jobs.js';
 import {
-  branchesPage, contextOfRun, executionsOfSteps, runDetail, runsOfPipeline, stepsPage, stepStatusByNode,
-  type BranchViewRow, type ExecutionViewRow, type RunDetailRow, type RunSummaryRow, type StepViewRow,
+  contextOfRun, executionsOfSteps, runDetail, stepsPage, stepStatusByNode, type ExecutionViewRow, type RunDetailRow, type StepViewRow,
 } from '../../db/queries/pipeline-reads.js';
+import type { BranchInfo, RunSummary } from '../../client/read-api.js';
 import type { StepStatus } from '../../db/queries/steps.js';
 import { ON_HALT_NODE } from '../../definition/graph.js';
 import type { RequestContext } from '../context.js';
@@ -33,7 +33,7 @@ export async function pipelineDetailPage(ctx: RequestContext, params: Record<str
     run: uuid, node: name, step_status: oneOf(STEP_STATUSES), spage: pageNumber, bpage: pageNumber,
     notice: oneOf(Object.keys(NOTICES) as (keyof typeof NOTICES)[]),
   });
-  const [pipeline, runs] = await Promise.all([findPipeline(ctx.sql, id), runsOfPipeline(ctx.sql, id)]);
+  const [pipeline, { items: runs }] = await Promise.all([findPipeline(ctx.sql, id), ctx.client.runs(id, { limit: 100 })]);
   const waiting: readonly WaitingRow[] = pipeline?.status === 'in_progress' && runs[0] ? await waitingOfRun(ctx.sql, runs[0].id) : [];
   if (!pipeline || runs.length === 0) throw new HttpError(404, `No pipeline with id ${id}.`);
   const shown = q.run === undefined ? runs[0]! : runs.find((r) => r.id === q.run);
@@ -44,7 +44,7 @@ export async function pipelineDetailPage(ctx: RequestContext, params: Record<str
   const [run, counts, branches, steps, context] = await Promise.all([
     runDetail(ctx.sql, shown.id, PREVIEW_CHARS),
     stepStatusByNode(ctx.sql, shown.id),
-    branchesPage(ctx.sql, shown.id, { offset: bpage * BRANCHES_PER_PAGE, limit: BRANCHES_PER_PAGE + 1 }),
+    ctx.client.branches(id, { runId: shown.id, offset: bpage * BRANCHES_PER_PAGE, limit: BRANCHES_PER_PAGE }),
     stepsPage(ctx.sql, shown.id, { node: q.node, status: q.step_status }, { offset: spage * STEPS_PER_PAGE, limit: STEPS_PER_PAGE + 1 }, PREVIEW_CHARS),
     contextOf(ctx, shown.id),
   ]);
@@ -69,8 +69,8 @@ export async function pipelineDetailPage(ctx: RequestContext, params: Record<str
       <section id="pipeline-runs" data-live>${runsTable(ctx, here, runs, shown.id)}</section>
       <h2>Branches</h2>
       <section id="pipeline-branches" data-live>
-        ${branchesTable(ctx, here, branches.slice(0, BRANCHES_PER_PAGE), halted)}
-        ${pager(ctx, here, keep, 'bpage', bpage, branches.length > BRANCHES_PER_PAGE)}
+        ${branchesTable(ctx, here, branches.items, halted)}
+        ${pager(ctx, here, keep, 'bpage', bpage, branches.next !== undefined)}
       </section>
       <h2>Steps${q.node ? html` at <code>${q.node}</code> <a href="${ctx.link(here, { ...keep, node: undefined, spage: undefined })}">(all nodes)</a>` : ''}</h2>
       <form class="filters" method="get" action="${ctx.link(here)}">
@@ -123,27 +123,27 @@ function waitingList(ctx: RequestContext, id: string, waiting: readonly WaitingR
   </li>`)}</ul>`;
 }
 
-function runsTable(ctx: RequestContext, here: string, runs: RunSummaryRow[], shownId: string): Html {
+function runsTable(ctx: RequestContext, here: string, runs: RunSummary[], shownId: string): Html {
   return html`<table class="runs">
     <thead><tr><th>Run</th><th>Status</th><th>Triggered</th><th>Started</th><th>Finished</th><th>Runtime</th></tr></thead>
     <tbody>${runs.map((r, i) => html`<tr data-run="${r.id}">
       <td class="id">${r.id === shownId ? html`<strong>${r.id}</strong>` : html`<a href="${ctx.link(here, { run: i === 0 ? undefined : r.id })}">${r.id}</a>`}</td>
-      <td>${pill(r.status)}</td><td>${timeCell(r.triggered_at)}</td><td>${timeCell(r.started_at)}</td>
-      <td>${timeCell(r.completed_at ?? r.halted_at)}</td>
-      <td>${elapsed(r.started_at, r.status === 'in_progress' ? null : r.completed_at ?? r.halted_at, ctx.now)}</td>
+      <td>${pill(r.status)}</td><td>${timeCell(r.triggeredAt)}</td><td>${timeCell(r.startedAt)}</td>
+      <td>${timeCell(r.completedAt ?? r.haltedAt)}</td>
+      <td>${elapsed(r.startedAt, r.status === 'in_progress' ? null : r.completedAt ?? r.haltedAt, ctx.now)}</td>
     </tr>`)}</tbody>
   </table>`;
 }
 
-function branchesTable(ctx: RequestContext, here: string, branches: BranchViewRow[], retryable: boolean): Html {
+function branchesTable(ctx: RequestContext, here: string, branches: BranchInfo[], retryable: boolean): Html {
   if (branches.length === 0) return html`<p class="muted">No branches.</p>`;
   return html`<table class="branches">
     <thead><tr><th>Branch</th><th>Status</th><th>Halt reason</th><th>Steps</th><th>Started</th><th>Finished</th><th></th></tr></thead>
     <tbody>${branches.map((b) => html`<tr data-branch="${b.id}" data-status="${b.status}">
-      <td>${shortId(b.id)}${b.parent_branch_id ? html` <span class="muted">from ${shortId(b.parent_branch_id)}</span>` : ''}</td>
+      <td>${shortId(b.id)}${b.parentBranchId ? html` <span class="muted">from ${shortId(b.parentBranchId)}</span>` : ''}</td>
       <td>${pill(b.status)}</td>
-      <td>${b.halt_reason ? html`<code>${b.halt_reason}</code><div class="muted">${b.halt_detail}</div>` : ''}</td>
-      <td>${b.steps}</td><td>${timeCell(b.started_at)}</td><td>${timeCell(b.completed_at)}</td>
+      <td>${b.haltReason ? html`<code>${b.haltReason}</code><div class="muted">${b.haltDetail}</div>` : ''}</td>
+      <td>${b.steps}</td><td>${timeCell(b.startedAt)}</td><td>${timeCell(b.completedAt)}</td>
       <td>${retryable && b.status === 'halted'
         ? actionButton(ctx, `${here}/branches/${b.id}/retry`, 'Retry branch', `Retry branch ${b.id}? Only this branch runs again; other halted branches stay halted.`, 'danger')
         : ''}</td>

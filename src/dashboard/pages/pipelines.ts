@@ -1,5 +1,6 @@
 /** The pipelines page: every pipeline, filtered by class, status, time and id, newest first. */
-import { listPipelines, pipelineClasses, pipelineOfAnyId, type PipelineListRow } from '../../db/queries/pipeline-reads.js';
+import type { PipelineSummary } from '../../client/read-api.js';
+import { pipelineClasses, pipelineOfAnyId } from '../../db/queries/pipeline-reads.js';
 import type { PipelineStatus } from '../../db/queries/pipelines.js';
 import type { RequestContext } from '../context.js';
 import { elapsed, timeCell } from '../format.js';
@@ -11,16 +12,16 @@ import { page, type Outcome } from '../responses.js';
 export const PIPELINE_STATUSES: readonly PipelineStatus[] = ['in_progress', 'completed', 'halted'];
 
 /** A table of pipelines linking to their pages (also on the overview). */
-export function pipelinesTable(ctx: RequestContext, rows: PipelineListRow[]): Html {
+export function pipelinesTable(ctx: RequestContext, rows: PipelineSummary[]): Html {
   if (rows.length === 0) return html`<p class="muted empty">No pipelines match.</p>`;
   return html`<table class="pipelines">
     <thead><tr><th>Pipeline id</th><th>Class</th><th>Status</th><th>Triggered</th><th>Runtime</th></tr></thead>
     <tbody>${rows.map((p) => html`<tr data-pipeline="${p.id}">
       <td class="id"><a href="${ctx.link(`/pipelines/${p.id}`)}">${p.id}</a></td>
-      <td><a href="${ctx.link('/pipelines', { class: p.klass })}">${p.klass}</a></td>
+      <td><a href="${ctx.link('/pipelines', { class: p.pipeline })}">${p.pipeline}</a></td>
       <td>${pill(p.status)}</td>
-      <td>${timeCell(p.created_at)}</td>
-      <td>${elapsed(p.created_at, p.status === 'in_progress' ? null : p.updated_at, ctx.now)}</td>
+      <td>${timeCell(p.createdAt)}</td>
+      <td>${elapsed(p.createdAt, p.status === 'in_progress' ? null : p.updatedAt, ctx.now)}</td>
     </tr>`)}</tbody>
   </table>`;
 }
@@ -37,11 +38,11 @@ export async function pipelinesPage(ctx: RequestContext): Promise<Outcome> {
   const limit = q.limit ?? 50;
   const current = q.page ?? 0;
   const [rows, classes] = await Promise.all([
-    listPipelines(
-      ctx.sql,
-      { klass: q.class, status: q.status, sinceSeconds: q.since === undefined ? undefined : WINDOWS[q.since], idRange: q.q },
-      { offset: current * limit, limit: limit + 1 },
-    ),
+    ctx.client.listPipelines({
+      ...(q.class === undefined ? {} : { pipeline: q.class }), ...(q.status === undefined ? {} : { status: q.status }),
+      ...(q.since === undefined ? {} : { within: WINDOWS[q.since] }), ...(q.q === undefined ? {} : { idPrefix: q.q.prefix }),
+      offset: current * limit, limit,
+    }),
     pipelineClasses(ctx.sql),
   ]);
   const filters = { class: q.class, status: q.status, since: q.since, q: ctx.query.get('q') ?? undefined, limit: q.limit };
@@ -60,7 +61,7 @@ export async function pipelinesPage(ctx: RequestContext): Promise<Outcome> {
         <a href="${ctx.link('/pipelines')}">Clear</a>
       </form>
       ${q.q?.prefix.length === 32 ? html`<p class="notice error">No pipeline, run, branch or step has the id ${q.q.from}.</p>` : ''}
-      ${pipelinesTable(ctx, rows.slice(0, limit))}
-      ${pager(ctx, '/pipelines', filters, 'page', current, rows.length > limit)}`,
+      ${pipelinesTable(ctx, rows.items)}
+      ${pager(ctx, '/pipelines', filters, 'page', current, rows.next !== undefined)}`,
   }));
 }

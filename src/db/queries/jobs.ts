@@ -39,6 +39,10 @@ export interface JobStep {
 export interface ClaimedJob extends JobStep {
   id: string;
   claim_token: string;
+  /** Seconds from the job being due to this claim (database clock); 0 for a chain continued in its commit. */
+  queue_wait_s?: number;
+  /** The pipeline's stored `traceparent`, read only when the claim asked for it (tracing on). */
+  trace_context?: string | null;
 }
 
 const JOB_STEP_COLUMNS = 'id, claim_token, pipeline_klass, pipeline_id, run_id, branch_id, definition_sha1, step_id, node, klass, to_transition, input, input_ref, input_idx, idempotency_key, source_step_id, retry_count, crash_count, created_at';
@@ -93,7 +97,7 @@ export function insertJobs(sql: Queryable, jobs: NewJob[]) {
  * The claimer's process row is KEY SHARE-locked: a claim and the reaping of its owner serialize,
  * so a reaped process can never leave a claim that no process row owns.
  */
-export function claimJobs(sql: Queryable, limits: { pipeline: string; limit: number }[], processId: string) {
+export function claimJobs(sql: Queryable, limits: { pipeline: string; limit: number }[], processId: string, traced = false) {
   return sql<ClaimedJob[]>`
     with owner as (
       select id from processes where id = ${processId} for key share
@@ -113,7 +117,9 @@ export function claimJobs(sql: Queryable, limits: { pipeline: string; limit: num
     )
     update jobs j set claimed_at = clock_timestamp(), claim_token = gen_random_uuid(), process_id = ${processId}
     from ready where j.id = ready.id
-    returning ${sql.unsafe(JOB_STEP_COLUMNS.split(', ').map((c) => `j.${c}${c === 'id' ? '::text as id' : ''}`).join(', '))}`;
+    returning ${sql.unsafe(JOB_STEP_COLUMNS.split(', ').map((c) => `j.${c}${c === 'id' ? '::text as id' : ''}`).join(', '))},
+      extract(epoch from j.claimed_at - j.run_at)::float8 as queue_wait_s,
+      case when ${traced} then (select p.trace_context from pipelines p where p.id = j.pipeline_id) end as trace_context`;
 }
 
 /** A successful result to record: the claimed job, its output, and the step that continues it. */
@@ -393,6 +399,8 @@ export interface ClaimedAdvance {
   /** For a failed step: how its last attempt ended, and its error (`Class: message`, cut short). */
   last_outcome: 'failure' | 'crashed' | null;
   last_error: string | null;
+  /** The pipeline's stored `traceparent`, read only when the claim asked for it (tracing on). */
+  trace_context?: string | null;
 }
 
 /**
@@ -401,7 +409,7 @@ export interface ClaimedAdvance {
  * commits, so an advancement that dies, times out or cannot be written is counted, and a branch
  * that keeps failing that way halts.
  */
-export function claimAdvances(sql: Queryable, pipelines: readonly string[], limit: number, processId: string) {
+export function claimAdvances(sql: Queryable, pipelines: readonly string[], limit: number, processId: string, traced = false) {
   return sql<ClaimedAdvance[]>`
     with owner as (
       select id from processes where id = ${processId} for key share
@@ -421,7 +429,8 @@ export function claimAdvances(sql: Queryable, pipelines: readonly string[], limi
     )
     select c.id::text as id, c.claim_token, c.kind, c.wait_until, coalesce(c.wait_until <= clock_timestamp(), false) as timed_out, c.pipeline_klass, c.pipeline_id, c.run_id, c.branch_id, c.definition_sha1, c.step_id,
            c.node, c.klass, c.idempotency_key, c.retry_count, c.crash_count, s.status as step_status, b.frames,
-           a.outcome as last_outcome, left(a.error_class || ': ' || a.error_message, 500) as last_error
+           a.outcome as last_outcome, left(a.error_class || ': ' || a.error_message, 500) as last_error,
+           case when ${traced} then (select p.trace_context from pipelines p where p.id = c.pipeline_id) end as trace_context
     from claimed c join steps s on s.id = c.step_id join branches b on b.id = c.branch_id
     left join lateral (
       select outcome, error_class, error_message from attempts where step_id = c.step_id and s.status = 'failed' order by id desc limit 1

@@ -21,8 +21,12 @@ export interface TextPreview {
 export interface PipelineFilter {
   klass?: string | undefined;
   status?: PipelineStatus | undefined;
-  /** Only pipelines created within this many seconds. */
+  /** Only pipelines created within this many seconds (database clock). */
   sinceSeconds?: number | undefined;
+  /** Only pipelines created at or after this time. */
+  from?: Date | undefined;
+  /** Only pipelines created before this time. */
+  to?: Date | undefined;
   /** Inclusive id range (an id prefix padded with 0s and fs), which the primary key serves. */
   idRange?: { from: string; to: string } | undefined;
 }
@@ -46,6 +50,8 @@ export function listPipelines(sql: Queryable, filter: PipelineFilter, page: { of
       ${filter.klass === undefined ? sql`` : sql`and klass = ${filter.klass}`}
       ${filter.status === undefined ? sql`` : sql`and status = ${filter.status}`}
       ${filter.sinceSeconds === undefined ? sql`` : sql`and created_at >= clock_timestamp() - make_interval(secs => ${filter.sinceSeconds})`}
+      ${filter.from === undefined ? sql`` : sql`and created_at >= ${filter.from}`}
+      ${filter.to === undefined ? sql`` : sql`and created_at < ${filter.to}`}
       ${filter.idRange === undefined ? sql`` : sql`and id between ${filter.idRange.from} and ${filter.idRange.to}`}
     order by created_at desc, id desc
     limit ${page.limit} offset ${page.offset}`;
@@ -85,11 +91,11 @@ export interface RunSummaryRow {
   halted_at: Date | null;
 }
 
-/** Every run of a pipeline, newest first (runs_pipeline_started). */
-export function runsOfPipeline(sql: Queryable, pipelineId: string) {
+/** The runs of a pipeline, newest first (runs_pipeline_started); the latest 100 unless paged. */
+export function runsOfPipeline(sql: Queryable, pipelineId: string, page: { offset: number; limit: number } = { offset: 0, limit: 100 }) {
   return sql<RunSummaryRow[]>`
     select id, status, definition_sha1, triggered_at, started_at, completed_at, halted_at
-    from runs where pipeline_id = ${pipelineId} order by started_at desc, id desc limit 100`;
+    from runs where pipeline_id = ${pipelineId} order by started_at desc, id desc limit ${page.limit} offset ${page.offset}`;
 }
 
 export interface RunDetailRow extends RunSummaryRow {

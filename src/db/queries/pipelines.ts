@@ -16,13 +16,15 @@ export interface PipelineRow {
 }
 
 /**
- * Creates the durable identity of a triggered pipeline. With a key, writes nothing (count 0) when
- * a pipeline of the class has that key (pipelines_key).
+ * Creates the durable identity of a triggered pipeline, with the `traceparent` of its trigger span
+ * (null without tracing). With a key, writes nothing (count 0) when a pipeline of the class has
+ * that key (pipelines_key).
  */
-export function insertPipeline(sql: Queryable, id: string, klass: string, key?: string) {
-  return key === undefined
-    ? sql`insert into pipelines (id, klass, status) values (${id}, ${klass}, 'in_progress')`
-    : sql`insert into pipelines (id, klass, status, key) values (${id}, ${klass}, 'in_progress', ${key})
+export function insertPipeline(sql: Queryable, id: string, klass: string, options: { key?: string | undefined; traceContext?: string | null } = {}) {
+  const traceContext = options.traceContext ?? null;
+  return options.key === undefined
+    ? sql`insert into pipelines (id, klass, status, trace_context) values (${id}, ${klass}, 'in_progress', ${traceContext})`
+    : sql`insert into pipelines (id, klass, status, key, trace_context) values (${id}, ${klass}, 'in_progress', ${options.key}, ${traceContext})
           on conflict (klass, key) where key is not null do nothing`;
 }
 
