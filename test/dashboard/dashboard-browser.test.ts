@@ -176,11 +176,12 @@ test('pipeline detail: the definition as a graph colored by step status, the ste
   assert.equal((JSON.parse((await page.locator('body').textContent()) ?? '') as { blob: string }).blob.length, 20_000);
 });
 
-test('an in-progress pipeline: live, and without a cancel button; it updates in place when it completes', async () => {
+test('an in-progress pipeline: live, with a cancel button and no revive; it updates in place when it completes', async () => {
   await page.goto(url(`/pipelines/${hold.id}`));
   assert.equal(await page.locator('#pipeline-head .pill').first().getAttribute('data-status'), 'in_progress');
   assert.equal(await page.locator('#pipeline-graph a.node[data-node="HoldOpen.1"]').getAttribute('data-state'), 'running');
-  assert.equal(await page.locator('button', { hasText: /cancel|revive/i }).count(), 0, 'no action applies to a running pipeline');
+  assert.equal(await page.locator('button', { hasText: /revive/i }).count(), 0, 'a running pipeline cannot be revived');
+  assert.equal(await page.locator('button', { hasText: /^Cancel pipeline$/ }).count(), 1, 'it can be cancelled');
   await page.locator('#pipeline-steps details.step summary').first().click();
   await shot('detail-running');
   await markDocument();

@@ -31,8 +31,9 @@ export async function revivePipelineAction(ctx: RequestContext, params: Record<s
   const id = uuid(params.id!, 'pipeline id');
   const back = ctx.link(`/pipelines/${id}`);
   if (ctx.form?.get('confirm') !== 'yes') return confirmation(ctx, `Revive pipeline ${id}? Its halted branches run again; completed steps are kept.`, back);
+  const cancelled = (await ctx.client.status(id)).status === 'cancelled';
   await ctx.client.revive(id);
-  return { kind: 'redirect', location: ctx.link(`/pipelines/${id}`, { notice: 'revived' }) };
+  return { kind: 'redirect', location: ctx.link(`/pipelines/${id}`, { notice: cancelled ? 'resumed' : 'revived' }) };
 }
 
 /** POST `/pipelines/:id/cancel`. */

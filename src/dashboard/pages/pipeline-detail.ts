@@ -21,7 +21,7 @@ import { HttpError, page, type Outcome } from '../responses.js';
 
 const STEP_STATUSES: readonly StepStatus[] = ['in_progress', 'advancing', 'failed', 'completed'];
 const NOTICES = {
-  revived: 'Revived: the pipeline is in progress again.', retried: 'Branch retried: a new run is in progress.', cancelled: 'Cancelled.',
+  revived: 'Revived: a new run is in progress.', resumed: 'Revived: the cancelled pipeline is in progress again.', retried: 'Branch retried: a new run is in progress.', cancelled: 'Cancelled.',
   signalled: 'Signal delivered: the waiting branch continues.', signal_stored: 'Signal stored: it is delivered when a branch waits for it.',
 } as const;
 const STEPS_PER_PAGE = 25;
