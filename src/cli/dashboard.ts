@@ -11,6 +11,8 @@ export interface DashboardCommandOptions extends DatabaseFlags {
   host?: string;
   port?: string | number;
   basePath?: string;
+  /** Honour X-Forwarded-For / X-Forwarded-Host from a reverse proxy in front of the dashboard. */
+  trustProxy?: boolean;
 }
 
 /**
@@ -61,6 +63,7 @@ export async function serveDashboard(client: DuctworkClient, config: DuctworkCon
   return listenDashboard({
     client, port, host: options.host ?? '127.0.0.1',
     ...(options.basePath ? { basePath: options.basePath } : {}),
+    ...(options.trustProxy ? { trustProxy: true } : {}),
     ...(username !== undefined && password !== undefined ? { basicAuth: { username, password } } : {}),
   });
 }

@@ -1,5 +1,6 @@
 import type { DuctworkConfig } from '../config/config.js';
-import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
+import { withDeadline, type Sql } from '../db/connect.js';
+import { classifyDbError } from '../db/classify-error.js';
 import { claimAdvances, deferAdvance, lockAdvances, openClaimsOf, releaseAdvances, type ClaimedAdvance } from '../db/queries/jobs.js';
 import { expandShapes, stepOutputs } from '../db/queries/steps.js';
 import { notifyWakeup } from '../db/notify.js';
@@ -74,7 +75,6 @@ export class Advancer {
         moved = await this.advanceOnce();
         failures = 0;
       } catch (error) {
-        noteDatabaseError(error);
         log.warn('Advancer pass failed; retrying', { error: (error as Error).message });
         await sleep(outageDelayMs(failures++));
         continue;
@@ -220,7 +220,6 @@ export class Advancer {
  */
 function isRoutingError(error: unknown): boolean {
   if (error instanceof TransitionError || error instanceof SyntaxError) return true;
-  const code = (error as { code?: unknown })?.code;
-  // SQLSTATE classes of bad data and refused writes: 22 data exception, 23 integrity constraint, 42 syntax/access.
-  return typeof code === 'string' && /^(22|23|42|P0)/.test(code);
+  // Anything the database (or the driver) would answer the same way again: bad data, a refused write, a bug.
+  return classifyDbError(error) === 'permanent';
 }

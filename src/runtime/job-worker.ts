@@ -1,5 +1,6 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import { isTransientDbError, noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
+import { withDeadline, type Sql } from '../db/connect.js';
+import { isTransientDbError } from '../db/classify-error.js';
 import { uuidv7 } from '../db/ids.js';
 import { notifyWakeup } from '../db/notify.js';
 import { claimJobs, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedJob, type Success } from '../db/queries/jobs.js';
@@ -188,7 +189,6 @@ export class JobWorker {
         failures = 0;
         await this.#readDefinitions(claims);
       } catch (error) {
-        noteDatabaseError(error);
         log.warn('Job claim failed; retrying', { error: (error as Error).message });
         await sleep(outageDelayMs(failures++));
         continue;
@@ -449,7 +449,6 @@ export class JobWorker {
       try {
         return await this.#call(commit(), what);
       } catch (error) {
-        noteDatabaseError(error);
         if (!retriable(error)) throw error;
         this.#unknownClaimsSuspected = true;
         if (this.#abandoning && attempt >= 3) {
@@ -498,14 +497,7 @@ export class JobWorker {
   }
 }
 
-/**
- * Whether a failed write is worth retrying as it is: the connection, the server shutting down,
- * a deadlock or serialization failure, a lock or statement timeout, resources. Anything else (bad
- * data, a constraint, a bug) would fail the same way again.
- */
+/** Whether a failed write is worth retrying as it is (src/db/classify-error.ts decides for every loop). */
 function retriable(error: unknown): boolean {
-  if (isTransientDbError(error)) return true;
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' && /^(08|40|53|57|55P03|58)/.test(code);
+  return isTransientDbError(error);
 }
-
