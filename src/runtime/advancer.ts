@@ -1,5 +1,5 @@
 import type { DuctworkConfig } from '../config/config.js';
-import { withDeadline, type Sql } from '../db/connect.js';
+import { DeadlineExceeded, withDeadline, type Sql } from '../db/connect.js';
 import { classifyDbError } from '../db/classify-error.js';
 import { claimAdvances, deferAdvance, lockAdvances, openClaimsOf, releaseAdvances, type ClaimedAdvance } from '../db/queries/jobs.js';
 import { expandShapes, stepOutputs } from '../db/queries/steps.js';
@@ -42,6 +42,8 @@ export class Advancer {
   #running = false;
   #loop: Promise<void> | undefined;
   #busySince: number | undefined;
+  /** A call we stopped waiting for has settled since: it may have claimed branches unknown here. */
+  #lateCallSettled = false;
 
   constructor(deps: AdvancerDeps) {
     this.#deps = deps;
@@ -71,7 +73,10 @@ export class Advancer {
     while (this.#running) {
       let moved = 0;
       try {
-        if (failures > 0) await this.#releaseUnknownClaims();
+        if (failures > 0 || this.#lateCallSettled) {
+          this.#lateCallSettled = false;
+          await this.#releaseUnknownClaims();
+        }
         moved = await this.advanceOnce();
         failures = 0;
       } catch (error) {
@@ -210,8 +215,16 @@ export class Advancer {
   }
 
   #call<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what);
+    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what).catch((error: unknown) => {
+      if (error instanceof DeadlineExceeded) work.then(this.#noteLateCall, this.#noteLateCall);
+      throw error;
+    });
   }
+
+  readonly #noteLateCall = () => {
+    this.#lateCallSettled = true;
+    this.#deps.wakeups.signal(ADVANCE_CHANNEL);
+  };
 }
 
 /**

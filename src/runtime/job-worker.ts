@@ -1,5 +1,5 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import { withDeadline, type Sql } from '../db/connect.js';
+import { DeadlineExceeded, withDeadline, type Sql } from '../db/connect.js';
 import { isTransientDbError } from '../db/classify-error.js';
 import { uuidv7 } from '../db/ids.js';
 import { notifyWakeup } from '../db/notify.js';
@@ -371,6 +371,8 @@ export class JobWorker {
     let advance = false;
     for (const { claim, output, next } of batch) {
       if (recorded && !recorded.committed.has(claim.id)) {
+        // An earlier try of this commit may have committed after all, continuing the chain under a claim unknown here.
+        if (next) this.#unknownClaimsSuspected = true;
         log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, job: claim.id });
       }
       const token = next && recorded?.continued.get(claim.id);
@@ -473,8 +475,17 @@ export class JobWorker {
   }
 
   #call<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what);
+    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what).catch((error: unknown) => {
+      // A call we stopped waiting for may still commit (a blackhole heals, a queue drains): once
+      // it settles, look for claims it left that are unknown here.
+      if (error instanceof DeadlineExceeded) work.then(this.#suspectUnknownClaims, this.#suspectUnknownClaims);
+      throw error;
+    });
   }
+
+  readonly #suspectUnknownClaims = () => {
+    this.#unknownClaimsSuspected = true;
+  };
 
   #stopTimers(running: Running): void {
     for (const timer of running.timers) clearTimeout(timer);
