@@ -9,10 +9,10 @@ export interface ThreadStack {
 /**
  * Pauses every worker thread of this process for an instant through the inspector and reads its
  * stack: this works even for a thread stuck in a synchronous loop, which could never answer a
- * message. An idle thread is reported as idle at once; one that does not answer within
- * `timeoutMs` (blocked outside JavaScript) is reported without a stack.
+ * message. A thread that has not paused within `idleAfterMs` runs no JavaScript (it waits for
+ * work, or on I/O) and is reported idle.
  */
-export async function workerThreadStacks(timeoutMs = 5000): Promise<ThreadStack[]> {
+export async function workerThreadStacks(idleAfterMs = 500): Promise<ThreadStack[]> {
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>
@@ -28,7 +28,7 @@ export async function workerThreadStacks(timeoutMs = 5000): Promise<ThreadStack[
   try {
     await post('NodeWorker.enable', { waitForDebuggerOnStart: false });
     await new Promise((resolve) => setImmediate(resolve));
-    return await Promise.all(workers.map((worker) => stackOf(worker, post, replies, timeoutMs)));
+    return await Promise.all(workers.map((worker) => stackOf(worker, post, replies, idleAfterMs)));
   } finally {
     await post('NodeWorker.disable').catch(() => {});
     session.disconnect();
@@ -47,21 +47,19 @@ interface InspectorMessage {
   params?: { callFrames?: CallFrame[]; scriptId?: string; url?: string };
 }
 
-/** Names the probe script, so its frame can be told apart from the thread's own. */
-const PROBE_URL = 'ductwork-thread-dump-probe';
-
 /**
- * Reads one worker's stack. `Debugger.pause` stops a thread that runs JavaScript at its next
- * statement, but an idle thread (waiting in its event loop) runs none and would never pause: a
- * probe (`Runtime.evaluate` of a no-op) is sent right after, so an idle thread pauses in the
- * probe, and a stack with nothing but the probe means "idle". Frames name their script through
- * the `Debugger.scriptParsed` events (CallFrame.url is often empty in current Node).
+ * Reads one worker's stack. `Debugger.pause` interrupts a thread that runs JavaScript (even a
+ * synchronous loop) at once; an idle thread (waiting in its event loop, or on an awaited I/O)
+ * runs none and never pauses, so a thread that has not paused within `idleAfterMs` is reported
+ * idle, and the pending pause is dropped with `Debugger.disable`. Frames name their script
+ * through the `Debugger.scriptParsed` events (CallFrame.url is empty in current Node, which
+ * printed every frame as `native:line:col`).
  */
 async function stackOf(
   worker: { sessionId: string; title: string },
   post: (method: string, params?: object) => Promise<unknown>,
   replies: Map<string, (message: InspectorMessage) => void>,
-  timeoutMs: number,
+  idleAfterMs: number,
 ): Promise<ThreadStack> {
   let id = 0;
   const send = (method: string, params?: object) =>
@@ -77,17 +75,14 @@ async function stackOf(
   try {
     await send('Debugger.enable');
     await send('Debugger.pause');
-    await send('Runtime.evaluate', { expression: `void 0\n//# sourceURL=${PROBE_URL}` });
-    const frames = await Promise.race([paused, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]);
-    await send('Debugger.resume');
+    const frames = await Promise.race([paused, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), idleAfterMs)))]);
+    if (frames) await send('Debugger.resume');
     await send('Debugger.disable');
-    if (!frames) return { title: worker.title, frames: ['(did not answer the inspector in time)'] };
+    if (!frames) return { title: worker.title, frames: ['(idle: no JavaScript running)'] };
     const urlOf = (f: CallFrame) => f.url || scripts.get(f.location.scriptId) || '';
-    const own = frames.filter((f) => urlOf(f) !== PROBE_URL);
-    if (own.length === 0) return { title: worker.title, frames: ['(idle: waiting for work)'] };
     return {
       title: worker.title,
-      frames: own.map((f) => `at ${f.functionName || '<anonymous>'} (${urlOf(f) || 'native'}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1})`),
+      frames: frames.map((f) => `at ${f.functionName || '<anonymous>'} (${urlOf(f) || 'native'}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1})`),
     };
   } catch (error) {
     return { title: worker.title, frames: [`(no stack: ${(error as Error).message})`] };
