@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { workerThreadStacks } from '../../src/runtime/thread-dump.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ductwork-thread-dump-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,7 +20,12 @@ test('a thread dump names the file of a busy thread\'s frames and reports an idl
   const idle = new Worker(pathToFileURL(idleFile), { name: 'idler' });
   try {
     await Promise.all([spinning, idle].map((w) => new Promise((resolve) => w.once('message', resolve))));
-    const stacks = await workerThreadStacks();
+    // The idle thread may still be leaving its last callback at the instant of a dump (its stack
+    // is then shown, rightly): dump again until it is caught waiting.
+    const stacks = await waitFor('a dump that catches the idle thread idle', async () => {
+      const dump = await workerThreadStacks();
+      return dump.find((s) => /idler/.test(s.title))?.frames[0]?.startsWith('(idle') ? dump : undefined;
+    });
     const spin = stacks.find((s) => /spinner/.test(s.title));
     const rest = stacks.find((s) => /idler/.test(s.title));
     assert.ok(spin && rest, `both threads dumped: ${JSON.stringify(stacks)}`);
