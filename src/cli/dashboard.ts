@@ -12,6 +12,8 @@ export interface DashboardCommandOptions extends DatabaseFlags {
   host?: string;
   port?: string | number;
   basePath?: string;
+  /** Honour X-Forwarded-For / X-Forwarded-Host from a reverse proxy in front of the dashboard. */
+  trustProxy?: boolean;
 }
 
 /**
@@ -64,6 +66,7 @@ export async function serveDashboard(
   return listenDashboard({
     client, port, host: options.host ?? '127.0.0.1', ...(metrics ? { metrics } : {}),
     ...(options.basePath ? { basePath: options.basePath } : {}),
+    ...(options.trustProxy ? { trustProxy: true } : {}),
     ...(username !== undefined && password !== undefined ? { basicAuth: { username, password } } : {}),
   });
 }

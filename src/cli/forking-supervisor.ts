@@ -37,7 +37,7 @@ export async function runForkingSupervisor(config: DuctworkConfig, options: Star
   const sql = connect({ url, schema: config.database.schema, max: 2, applicationName: 'ductwork-supervisor' });
   await checkConnection(sql, url);
   const liveness = new ProcessLiveness({
-    sql, url, schema: config.database.schema, processId: uuidv7(), role: 'supervisor', log: log.child('supervisor'),
+    url, schema: config.database.schema, processId: uuidv7(), role: 'supervisor', log: log.child('supervisor'),
     intervalSeconds: config.supervisor.polling_timeout,
   });
   await liveness.start();

@@ -103,6 +103,7 @@ databaseOptions(cli.command('dashboard', 'Serve the web dashboard (127.0.0.1 by 
   .option('--host <address>', 'Address to listen on', { default: '127.0.0.1' })
   .option('--port <port>', 'Port to listen on (0 picks a free one)', { default: 4000 })
   .option('--base-path <path>', 'Path prefix of every page, e.g. /ductwork behind a proxy')
+  .option('--trust-proxy', 'Honour X-Forwarded-For / X-Forwarded-Host from a reverse proxy in front of the dashboard')
   .example('ductwork dashboard --port 4000')
   .action(async (options) => (await import('./dashboard.js')).dashboardCommand(options));
 

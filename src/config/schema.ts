@@ -28,7 +28,7 @@ export const CONFIG_SCHEMA = {
     url: { kind: 'string', default: undefined, doc: 'PostgreSQL URL; falls back to DATABASE_URL.' },
     schema: { kind: 'string', default: 'ductwork', doc: "Schema holding Ductwork's tables." },
     pool_size: { kind: 'int', default: 10, min: 2, scope: 'global', doc: 'Connections in the engine pool.' },
-    call_timeout: { kind: 'number', default: 60, min: 1, scope: 'global', doc: 'Seconds one engine database call may take before its connection is presumed wedged and the pool is replaced.' },
+    call_timeout: { kind: 'number', default: 60, min: 1, scope: 'global', doc: 'Seconds one engine database call may take: the statement_timeout of engine sessions (lock_timeout a third of it, at most 10 s); a call not answered by then is given up and its query canceled.' },
   },
   job_worker: {
     count: { kind: 'int', default: 5, min: 1, scope: 'pipeline', doc: 'Steps of one pipeline running at once in this process (one claim loop serves every pipeline; this bounds each in memory).' },

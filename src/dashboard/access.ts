@@ -1,8 +1,13 @@
 /**
  * Who may use the dashboard. With an auth hook or basic-auth credentials, every request must pass
- * them; with neither, only requests made on this machine (loopback on both ends, not forwarded by
- * a proxy) are answered, so a dashboard mounted in a server that listens on a public interface
- * stays closed until its owner configures authentication.
+ * them; with neither, only requests made on this machine are answered (loopback on both ends of
+ * the socket, and a loopback name in the Host header), so a dashboard mounted in a server that
+ * listens on a public interface stays closed until its owner configures authentication, and a
+ * page on another site whose name was rebound to 127.0.0.1 (DNS rebinding) is refused: its
+ * requests carry that site's name as Host.
+ *
+ * `X-Forwarded-For` / `X-Forwarded-Host` are honoured only with `trustProxy`: without it a
+ * forwarded request is refused in loopback mode (a local proxy may be relaying anyone).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -21,6 +26,37 @@ export interface BasicAuthCredentials {
 export interface AccessRules {
   auth?: DashboardAuthHook | undefined;
   basicAuth?: BasicAuthCredentials | undefined;
+  /** Believe `X-Forwarded-For` and `X-Forwarded-Host` (set by a proxy in front of the dashboard). */
+  trustProxy?: boolean | undefined;
+}
+
+/** The Host names a loopback-only dashboard answers to, with or without a port. */
+const LOOPBACK_HOST = /^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$/i;
+
+/** Whether a Host header names this machine's loopback interface (`localhost`, `127.0.0.1`, `[::1]`, with the port). */
+export function isLoopbackHost(host: string | undefined): boolean {
+  return typeof host === 'string' && LOOPBACK_HOST.test(host.trim());
+}
+
+/** The last value of a comma-separated forwarding header: the one the proxy in front of us added. */
+function lastForwarded(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value.join(',') : value;
+  const last = text?.split(',').pop()?.trim();
+  return last === '' ? undefined : last;
+}
+
+/**
+ * The request as the browser made it: its client address and Host. Behind a trusted proxy these
+ * come from `X-Forwarded-For` and `X-Forwarded-Host`; otherwise from the socket and `Host`.
+ */
+export function requestOrigin(req: IncomingMessage, trustProxy: boolean | undefined): { address: string | undefined; host: string | undefined } {
+  if (trustProxy) {
+    return {
+      address: lastForwarded(req.headers['x-forwarded-for']) ?? req.socket.remoteAddress,
+      host: lastForwarded(req.headers['x-forwarded-host']) ?? req.headers.host,
+    };
+  }
+  return { address: req.socket.remoteAddress, host: req.headers.host };
 }
 
 /** Whether an address is on the loopback interface (127.0.0.0/8, ::1, IPv4-mapped 127.x). */
@@ -56,11 +92,17 @@ function sameSecret(given: string, expected: string): boolean {
  */
 export async function admit(req: IncomingMessage, rules: AccessRules): Promise<string> {
   if (!hasAuthentication(rules)) {
-    const local = isLoopbackAddress(req.socket.localAddress) && isLoopbackAddress(req.socket.remoteAddress);
-    const forwarded = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined;
+    const origin = requestOrigin(req, rules.trustProxy);
+    const local = isLoopbackAddress(req.socket.localAddress) && isLoopbackAddress(origin.address);
+    const forwarded = !rules.trustProxy && (req.headers['x-forwarded-for'] !== undefined || req.headers['x-forwarded-host'] !== undefined || req.headers.forwarded !== undefined);
     if (!local || forwarded) {
       throw new HttpError(403, 'This Ductwork dashboard has no authentication configured, so it only answers requests made on this machine. ' +
-        'Pass `auth` (a function) or `basicAuth` ({ username, password }) to createDashboard, or set dashboard.username and dashboard.password for `ductwork dashboard`.');
+        'Pass `auth` (a function) or `basicAuth` ({ username, password }) to createDashboard, or set dashboard.username and dashboard.password for `ductwork dashboard`' +
+        (forwarded ? '; behind a proxy you trust, also pass `trustProxy: true` (`ductwork dashboard --trust-proxy`).' : '.'));
+    }
+    if (!isLoopbackHost(origin.host)) {
+      throw new HttpError(421, `This Ductwork dashboard has no authentication configured, so it only answers to a loopback Host (localhost, 127.0.0.1 or [::1]), ` +
+        `not ${JSON.stringify(String(origin.host ?? '').slice(0, 100))}: a page elsewhere may have rebound its name to this machine. Open it as http://127.0.0.1:<port>/ or configure authentication.`);
     }
     return '';
   }

@@ -39,15 +39,18 @@ export class CsrfTokens {
   }
 }
 
-/** The hosts this request may come from: its Host, and X-Forwarded-Host behind a proxy. */
-function ownHosts(req: IncomingMessage): string[] {
-  const forwarded = req.headers['x-forwarded-host'];
+/** The hosts this request may come from: its Host, and X-Forwarded-Host only behind a trusted proxy. */
+function ownHosts(req: IncomingMessage, trustProxy: boolean): string[] {
+  const forwarded = trustProxy ? req.headers['x-forwarded-host'] : undefined;
   const hosts = [req.headers.host, ...(typeof forwarded === 'string' ? forwarded.split(',') : [])];
   return hosts.filter((h): h is string => typeof h === 'string' && h.length > 0).map((h) => h.trim().toLowerCase());
 }
 
-/** Throws 403 unless the POST carries a valid token and, when the browser says, comes from this host. */
-export function checkForgery(req: IncomingMessage, tokens: CsrfTokens, action: string, identity: string, token: string | undefined): void {
+/**
+ * Throws 403 unless the POST carries a valid token and, when the browser says, comes from this
+ * host (`X-Forwarded-Host` counts as this host only with `trustProxy`).
+ */
+export function checkForgery(req: IncomingMessage, tokens: CsrfTokens, action: string, identity: string, token: string | undefined, trustProxy = false): void {
   const from = req.headers.origin ?? req.headers.referer;
   if (from !== undefined) {
     let host: string | undefined;
@@ -56,7 +59,7 @@ export function checkForgery(req: IncomingMessage, tokens: CsrfTokens, action: s
     } catch {
       host = undefined;
     }
-    if (!host || !ownHosts(req).includes(host)) {
+    if (!host || !ownHosts(req, trustProxy).includes(host)) {
       throw new HttpError(403, `Refused: this request was sent from another site (${from === 'null' ? 'an opaque origin' : 'origin ' + JSON.stringify(from.slice(0, 100))}).`);
     }
   }

@@ -42,6 +42,12 @@ export interface DashboardOptions {
   auth?: DashboardAuthHook;
   /** HTTP basic-auth credentials every request must present. Both this and `auth` must pass when both are set. */
   basicAuth?: BasicAuthCredentials;
+  /**
+   * Believe the `X-Forwarded-For` and `X-Forwarded-Host` headers of a reverse proxy in front of
+   * the dashboard (default false: they are ignored, and in loopback-only mode a request carrying
+   * them is refused). Set it only when every request reaches the dashboard through that proxy.
+   */
+  trustProxy?: boolean;
   /** Secret for CSRF tokens; set the same one on every process behind one address. Default: random per dashboard. */
   csrfSecret?: string;
   /** How often the overview and pipeline pages refresh their live parts, in milliseconds (default 2000). */
@@ -155,7 +161,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
   });
   const tokens = new CsrfTokens(options.csrfSecret);
   const log = options.log ?? createLogger('warn', 'ductwork.dashboard');
-  const rules = { auth: options.auth, basicAuth: options.basicAuth };
+  const rules = { auth: options.auth, basicAuth: options.basicAuth, trustProxy: options.trustProxy === true };
   const liveIntervalMs = Math.max(250, options.liveIntervalMs ?? 2000);
   const metrics = options.metrics ?? new EngineMetrics({ engine: false, readGauges: async () => ({ queue: await queueGauges(client.sql) }) });
 
@@ -185,7 +191,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
         const form = await readForm(req);
         // `event` and `payload` are the signal form's (checked by the client call).
         const fields = readParams(form, { csrf: (raw) => raw, confirm: oneOf(['yes'] as const), event: (raw) => raw, payload: (raw) => raw }, 'form field');
-        checkForgery(req, tokens, path, identity, fields.csrf);
+        checkForgery(req, tokens, path, identity, fields.csrf, rules.trustProxy);
         ctx.form = form;
       }
       const outcome: Outcome = await match.answer(ctx, match.params);
@@ -204,7 +210,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
       const body = layout(view, {
         title: `Error ${status}`,
         section: 'overview',
-        body: html`<h1>${status === 404 ? 'Not found' : status === 400 ? 'Bad request' : status === 401 || status === 403 ? 'Refused' : 'Error'}</h1>
+        body: html`<h1>${status === 404 ? 'Not found' : status === 400 ? 'Bad request' : status === 401 || status === 403 || status === 421 ? 'Refused' : 'Error'}</h1>
           <p class="notice error" data-error-status="${status}">${message}</p>
           <p><a href="${view.link('/')}">Back to the overview</a></p>`,
       });

@@ -8,6 +8,16 @@ export type TxSql = postgres.TransactionSql<Record<string, never>>;
 /** Anything that can run a query: the pool or a transaction. */
 export type Queryable = Sql | TxSql;
 
+/** Server-side limits of one session, set as connection parameters (milliseconds; 0 = none). */
+export interface SessionLimits {
+  /** `statement_timeout`: the server cancels a statement running longer (SQLSTATE 57014). */
+  statementMs: number;
+  /** `lock_timeout`: the server gives up waiting for one lock (55P03). */
+  lockMs: number;
+  /** `idle_in_transaction_session_timeout`: the server ends a session left idle inside a transaction. */
+  idleInTransactionMs: number;
+}
+
 /** Options for the engine's or a client's connection pool. */
 export interface ConnectOptions {
   url: string;
@@ -19,6 +29,22 @@ export interface ConnectOptions {
   idleTimeout?: number;
   /** Seconds before a connection is replaced (default: postgres.js's 30–60 min; null = never). */
   maxLifetime?: number | null;
+  /** Server-side limits for every session of this pool (its purpose decides them); default: the server's. */
+  limits?: SessionLimits;
+  /**
+   * Client-side deadline of one query, in ms: a query not answered by then is canceled (a queued
+   * one leaves the queue; a running one gets a cancel request), so a stuck call never holds its
+   * connection past it. Default: none.
+   */
+  queryDeadlineMs?: number;
+  /**
+   * Whether this pool is swapped for a fresh one after the postgres.js write crash (see
+   * {@link connect}). False for dedicated connections whose session matters (the liveness lock).
+   * Default true.
+   */
+  replaceable?: boolean;
+  /** Called when one of the pool's connections closes (the session, and its locks, are gone). */
+  onClose?: () => void;
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -32,18 +58,83 @@ export function assertSchemaName(schema: string, where = 'database.schema'): voi
   }
 }
 
+/** postgres.js query objects: promises with a `cancel()`, executed when first awaited. */
+interface PendingQuery extends Promise<unknown> {
+  cancel(): unknown;
+}
+
+function isPendingQuery(value: unknown): value is PendingQuery {
+  return value instanceof Promise && typeof (value as { cancel?: unknown }).cancel === 'function';
+}
+
+/**
+ * Arms a deadline on a query when it is first awaited (fragments, never awaited, never run and
+ * are left alone): past it, the query is canceled. A cancel that cannot reach the server (it
+ * does not answer) changes nothing, and the server-side `statement_timeout` bounds the rest.
+ */
+function withQueryDeadline<T>(query: T, ms: number): T {
+  if (!isPendingQuery(query)) return query;
+  const then = query.then;
+  let armed = false;
+  Object.defineProperty(query, 'then', {
+    configurable: true,
+    value(this: PendingQuery, ...args: Parameters<Promise<unknown>['then']>) {
+      if (!armed) {
+        armed = true;
+        const timer = setTimeout(() => {
+          void Promise.resolve(query.cancel()).catch(() => {});
+        }, ms);
+        timer.unref();
+        const clear = () => clearTimeout(timer);
+        Promise.prototype.then.call(query, clear, clear);
+      }
+      return then.apply(this, args);
+    },
+  });
+  return query;
+}
+
+/** A tagged-template client whose queries (and those of its transactions) carry a deadline. */
+function deadlined<S extends object>(target: () => S, ms: number | undefined, end?: (options?: { timeout?: number }) => Promise<void>): S {
+  return new Proxy(function ductworkSql() {}, {
+    apply: (_t, _this, args: unknown[]) => {
+      const result = (target() as unknown as (...a: unknown[]) => unknown)(...args);
+      return ms === undefined ? result : withQueryDeadline(result, ms);
+    },
+    get: (_t, property) => {
+      if (property === 'end' && end) return end;
+      const value = Reflect.get(target(), property) as unknown;
+      if (ms === undefined || typeof value !== 'function') return value;
+      if (property === 'unsafe') return (...args: unknown[]) => withQueryDeadline((value as (...a: unknown[]) => unknown)(...args), ms);
+      if (property === 'begin' || property === 'savepoint') {
+        // Queries inside a transaction run on the transaction's client: give them the deadline too.
+        return (...args: unknown[]) => {
+          const fn = args.pop() as (tx: object) => unknown;
+          return (value as (...a: unknown[]) => unknown)(...args, (tx: object) => fn(deadlined(() => tx, ms)));
+        };
+      }
+      return value;
+    },
+    has: (_t, property) => Reflect.has(target(), property),
+  }) as unknown as S;
+}
+
 /**
  * Opens a pool whose search_path is the Ductwork schema, so run-time queries name tables
  * unqualified. Connection errors surface on first use; call {@link checkConnection} to fail fast.
+ * The pool never holds more than `max` sessions: a slow or stuck call is bounded by the session's
+ * server-side limits and by the query deadline (a cancel), never by opening more connections.
  *
- * The pool is replaceable: postgres.js 3.4 can crash with "Cannot read properties of null
- * (reading 'write')" when a connection closes while a write is buffered, and leaves that
- * connection unable to send again (porsager/postgres#1154, #1208). While any Ductwork pool is
- * open, that one crash is caught and every Ductwork pool is swapped for a fresh one; queries on
- * the old pool fail with a connection error, which every Ductwork loop retries.
+ * One exception, kept narrow: postgres.js 3.4 can crash with "Cannot read properties of null
+ * (reading 'write')" when a connection closes while a write is buffered (porsager/postgres#1154,
+ * #1208), an exception thrown from a timer that no caller can catch. While any Ductwork pool is
+ * open, that one crash is caught, and the replaceable pools are swapped for fresh ones: each old
+ * pool is closed first (its sockets destroyed), so the swap does not add sessions. Dedicated
+ * connections (`replaceable: false`: the liveness lock, LISTEN) are never swapped.
  */
 export function connect(options: ConnectOptions): Sql {
   assertSchemaName(options.schema);
+  const limits = options.limits;
   const open = () =>
     postgres(options.url, {
       max: options.max ?? 10,
@@ -55,40 +146,54 @@ export function connect(options: ConnectOptions): Sql {
       connect_timeout: 10,
       idle_timeout: options.idleTimeout ?? 60,
       ...(options.maxLifetime === undefined ? {} : { max_lifetime: options.maxLifetime }),
+      ...(options.onClose ? { onclose: () => options.onClose!() } : {}),
       connection: {
         application_name: options.applicationName ?? 'ductwork',
         search_path: `"${options.schema}"`,
+        ...(limits
+          ? {
+              statement_timeout: Math.round(limits.statementMs),
+              lock_timeout: Math.round(limits.lockMs),
+              idle_in_transaction_session_timeout: Math.round(limits.idleInTransactionMs),
+            }
+          : {}),
       },
     }) as unknown as Sql;
   let current = open();
   const pool: ReplaceablePool = {
     replace() {
       const old = current;
+      // Closed at once (sockets destroyed) before the new pool opens any connection, so the
+      // number of sessions does not grow; the old pool's queries fail with a connection error,
+      // which every Ductwork loop retries.
+      void old.end({ timeout: 0 }).catch(() => {});
       current = open();
-      // Queries still queued on the old pool are rejected (CONNECTION_DESTROYED) and retried by their loops.
-      void old.end({ timeout: 1 }).catch(() => {});
     },
   };
-  livePools.add(pool);
+  const replaceable = options.replaceable ?? true;
+  if (replaceable) livePools.add(pool);
   installDriverCrashGuard();
+  openPools.count++;
+  let ended = false;
   const end = async (endOptions?: { timeout?: number }) => {
-    livePools.delete(pool);
-    if (livePools.size === 0) removeDriverCrashGuard();
+    if (!ended) {
+      ended = true;
+      livePools.delete(pool);
+      if (--openPools.count === 0) removeDriverCrashGuard();
+    }
     await current.end(endOptions);
   };
-  return new Proxy(function ductworkSql() {}, {
-    apply: (_target, _this, args: unknown[]) => (current as unknown as (...a: unknown[]) => unknown)(...args),
-    get: (_target, property) => (property === 'end' ? end : Reflect.get(current, property)),
-    has: (_target, property) => Reflect.has(current, property),
-  }) as unknown as Sql;
+  return deadlined(() => current, options.queryDeadlineMs, end);
 }
 
 interface ReplaceablePool {
   replace(): void;
 }
 
+// The crash guard is process-wide (an uncaught exception belongs to the process), so the pools it
+// may swap are too. Both are emptied as pools end.
 const livePools = new Set<ReplaceablePool>();
-let lastReplaced = -Infinity;
+const openPools = { count: 0 };
 
 /** The postgres.js crash described on {@link connect}. */
 export function isDriverWriteCrash(error: unknown): boolean {
@@ -100,35 +205,16 @@ export function isDriverWriteCrash(error: unknown): boolean {
   );
 }
 
-/**
- * Swaps every Ductwork pool for a fresh one (at most once a second): the way out when a
- * connection is wedged. Safe at any time: the old pools' queries fail and are retried.
- */
-export function replacePools(reason: string): void {
-  if (performance.now() - lastReplaced < 1000) return;
-  lastReplaced = performance.now();
-  process.stderr.write(`ductwork: ${reason}; replacing the database pools\n`);
-  for (const pool of livePools) pool.replace();
-}
-
-/**
- * Called by every loop that saw a database error. A connect timeout while the server answers
- * other connections is the symptom of a wedged postgres.js connection (one that lost a buffered
- * write keeps timing out forever), so the pools are replaced.
- */
-export function noteDatabaseError(error: unknown): void {
-  const code = (error as { code?: unknown })?.code;
-  if (code === 'CONNECT_TIMEOUT' || code === 'DEADLINE_EXCEEDED') replacePools(`database call failed (${String(code)})`);
-}
-
 /** Error of {@link withDeadline}. */
 export class DeadlineExceeded extends Error {
   readonly code = 'DEADLINE_EXCEEDED';
 }
 
 /**
- * Resolves like `work`, or rejects after `ms` so a loop never waits forever on a connection that
- * stopped answering (the abandoned promise settles or is dropped with its pool).
+ * Resolves like `work`, or rejects after `ms` so a loop never waits forever on a database that
+ * stopped answering. The queries of the abandoned call are canceled by their own deadline
+ * ({@link ConnectOptions.queryDeadlineMs}) and the server's `statement_timeout`, so the
+ * connection they hold comes back to the pool; nothing is replaced.
  */
 export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -139,9 +225,24 @@ export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Pro
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * The server-side limits and query deadline of an engine connection, from `database.call_timeout`
+ * (seconds): a statement may run that long, a lock wait a third of it (at most 10 s: the engine's
+ * own locks are held for milliseconds), and a transaction left idle is ended after it. The
+ * client-side deadline is a little longer, so the server's own cancel normally comes first.
+ */
+export function engineLimits(callTimeoutSeconds: number): { limits: SessionLimits; queryDeadlineMs: number } {
+  const ms = callTimeoutSeconds * 1000;
+  return {
+    limits: { statementMs: ms, lockMs: Math.min(10_000, Math.max(100, ms / 3)), idleInTransactionMs: ms },
+    queryDeadlineMs: ms + 2000,
+  };
+}
+
 function onUncaughtException(error: unknown): void {
   if (isDriverWriteCrash(error)) {
-    replacePools('postgres.js lost a connection mid-write (porsager/postgres#1154)');
+    process.stderr.write('ductwork: postgres.js lost a connection mid-write (porsager/postgres#1154); reopening the engine pools\n');
+    for (const pool of livePools) pool.replace();
     return;
   }
   // Any other error is not ours to handle: with no other handler, do what Node would have done.
@@ -184,16 +285,7 @@ export function redactUrl(url: string): string {
   }
 }
 
-const TRANSIENT_CODES = new Set([
-  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE',
-  'ETIMEDOUT', 'DEADLINE_EXCEEDED', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004',
-]);
-
-/** Whether an error means the database connection failed (worth retrying), not that the query was wrong. */
-export function isTransientDbError(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' && TRANSIENT_CODES.has(code);
-}
+export { classifyDbError, isTransientDbError, type DbErrorClass } from './classify-error.js';
 
 /**
  * Many rows as one jsonb parameter, read back with `jsonb_to_recordset(...) as t(col type, ...)`:

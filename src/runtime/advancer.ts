@@ -1,5 +1,6 @@
 import type { DuctworkConfig } from '../config/config.js';
-import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
+import { DeadlineExceeded, withDeadline, type Sql } from '../db/connect.js';
+import { classifyDbError } from '../db/classify-error.js';
 import { claimAdvances, deferAdvance, lockAdvances, openClaimsOf, releaseAdvances, type ClaimedAdvance } from '../db/queries/jobs.js';
 import { expandShapes, stepOutputs } from '../db/queries/steps.js';
 import { lockRuns } from '../db/queries/runs.js';
@@ -45,6 +46,8 @@ export class Advancer {
   #running = false;
   #loop: Promise<void> | undefined;
   #busySince: number | undefined;
+  /** A call we stopped waiting for has settled since: it may have claimed branches unknown here. */
+  #lateCallSettled = false;
 
   constructor(deps: AdvancerDeps) {
     this.#deps = deps;
@@ -74,11 +77,13 @@ export class Advancer {
     while (this.#running) {
       let moved = 0;
       try {
-        if (failures > 0) await this.#releaseUnknownClaims();
+        if (failures > 0 || this.#lateCallSettled) {
+          this.#lateCallSettled = false;
+          await this.#releaseUnknownClaims();
+        }
         moved = await this.advanceOnce();
         failures = 0;
       } catch (error) {
-        noteDatabaseError(error);
         log.warn('Advancer pass failed; retrying', { error: (error as Error).message });
         await sleep(outageDelayMs(failures++));
         continue;
@@ -228,8 +233,16 @@ export class Advancer {
   }
 
   #call<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what);
+    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what).catch((error: unknown) => {
+      if (error instanceof DeadlineExceeded) work.then(this.#noteLateCall, this.#noteLateCall);
+      throw error;
+    });
   }
+
+  readonly #noteLateCall = () => {
+    this.#lateCallSettled = true;
+    this.#deps.wakeups.signal(ADVANCE_CHANNEL);
+  };
 }
 
 /**
@@ -238,7 +251,6 @@ export class Advancer {
  */
 function isRoutingError(error: unknown): boolean {
   if (error instanceof TransitionError || error instanceof SyntaxError) return true;
-  const code = (error as { code?: unknown })?.code;
-  // SQLSTATE classes of bad data and refused writes: 22 data exception, 23 integrity constraint, 42 syntax/access.
-  return typeof code === 'string' && /^(22|23|42|P0)/.test(code);
+  // Anything the database (or the driver) would answer the same way again: bad data, a refused write, a bug.
+  return classifyDbError(error) === 'permanent';
 }

@@ -2,7 +2,7 @@ import { DuctworkClient } from '../client/client.js';
 import { peekDefaultClient, setDefaultClient } from '../client/default-client.js';
 import { checkAppSettings } from '../config/app-settings.js';
 import { resolveConfig, settingFor, type DuctworkConfig, type DuctworkOptions } from '../config/config.js';
-import { checkConnection, connect, redactUrl, type Sql } from '../db/connect.js';
+import { checkConnection, connect, engineLimits, redactUrl, type Sql } from '../db/connect.js';
 import { uuidv7 } from '../db/ids.js';
 import { crashClaims, openClaimsOf } from '../db/queries/jobs.js';
 import { assertMigrated } from '../db/migrate.js';
@@ -107,10 +107,15 @@ export class Engine {
     checkAppSettings(config, app.pipelines);
     const scheduler = config.role === 'worker' ? undefined : (sqlOf: Sql) => new Scheduler({ sql: sqlOf, config, log: log.child('scheduler'), pipelines });
     if (config.role !== 'worker') for (const p of pipelines) checkSchedules(p.name, p.schedules); // fails before connecting
-    const sql = connect({ url, schema: config.database.schema, max: config.database.pool_size, applicationName: `ductwork-engine ${this.processId}` });
+    // Sessions of this process: the pool (database.pool_size), the liveness connection and the
+    // LISTEN connection, all named after the process; none is ever swapped for another.
+    const sql = connect({
+      url, schema: config.database.schema, max: config.database.pool_size, applicationName: `ductwork-engine ${this.processId}`,
+      ...engineLimits(config.database.call_timeout),
+    });
     this.#sql = sql;
     const liveness = new ProcessLiveness({
-      sql, url, schema: config.database.schema, processId: this.processId, role: config.role === 'all' ? 'supervisor' : config.role,
+      url, schema: config.database.schema, processId: this.processId, role: config.role === 'all' ? 'supervisor' : config.role,
       threads: config.role === 'advancer' ? 0 : threadCount(config.job_worker.threads),
       log: log.child('supervisor'), intervalSeconds: config.supervisor.polling_timeout,
     });
@@ -157,7 +162,7 @@ export class Engine {
       });
       this.#jobWorker = new JobWorker({
         sql, pool: this.#pool, pipelines: this.#pipelines, config, processId: this.processId, log: log.child('job_worker'), wakeups, definitions,
-        advancersElsewhere: config.role === 'worker', timeoutOf: (pipeline, klass) => stepTimeout(config, app.steps.get(klass), pipeline, klass), observer,
+        advancersElsewhere: config.role === 'worker', mayClaim: () => liveness.whenHolding(), timeoutOf: (pipeline, klass) => stepTimeout(config, app.steps.get(klass), pipeline, klass), observer,
       });
     }
     if (config.role !== 'worker') {
@@ -172,7 +177,7 @@ export class Engine {
     this.#reaper = new Reaper({ sql, config, liveness, log: log.child('reaper'), wakeups, observer });
     this.#cleaner = new RetentionCleaner({ sql, config, log: log.child('retention') });
     this.#listener = new WakeupListener({
-      sql, schema: config.database.schema, pipelines: this.#pipelines, wakeups, log: log.child('listener'),
+      url, processId: this.processId, schema: config.database.schema, pipelines: this.#pipelines, wakeups, log: log.child('listener'),
       onCancel: (runId) => this.#jobWorker?.abortRun(runId),
     });
     await this.#listener.start();
@@ -247,8 +252,8 @@ export class Engine {
     try {
       const left = await openClaimsOf(sql, this.processId);
       if (left.length === 0) return;
-      await crashClaims(sql, left.map((c) => crashDecision(this.config, c)), 'AbandonedClaim', 'Engine stopped holding the claim; re-enqueued');
-      this.log.warn('Re-enqueued claims left open at shutdown', { count: left.length });
+      const ended = await crashClaims(sql, left.map((c) => crashDecision(this.config, c)), 'AbandonedClaim', 'Engine stopped holding the claim; re-enqueued');
+      if (ended.length > 0) this.log.warn('Re-enqueued claims left open at shutdown', { count: ended.length });
     } catch (error) {
       this.log.warn('Could not re-enqueue claims left open at shutdown', { error: (error as Error).message });
     }

@@ -1,5 +1,6 @@
 import { settingFor, type DuctworkConfig } from '../config/config.js';
-import { isTransientDbError, noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
+import { DeadlineExceeded, withDeadline, type Sql } from '../db/connect.js';
+import { isTransientDbError } from '../db/classify-error.js';
 import { uuidv7 } from '../db/ids.js';
 import { notifyWakeup } from '../db/notify.js';
 import { claimJobs, commitFailure, commitSuccesses, crashClaims, openClaimsOf, type ClaimedJob, type Success } from '../db/queries/jobs.js';
@@ -221,7 +222,6 @@ export class JobWorker {
         failures = 0;
         await this.#readDefinitions(claims);
       } catch (error) {
-        noteDatabaseError(error);
         log.warn('Job claim failed; retrying', { error: (error as Error).message });
         await sleep(outageDelayMs(failures++));
         continue;
@@ -452,6 +452,8 @@ export class JobWorker {
     let advance = false;
     for (const { claim, output, next } of batch) {
       if (recorded && !recorded.committed.has(claim.id)) {
+        // An earlier try of this commit may have committed after all, continuing the chain under a claim unknown here.
+        if (next) this.#unknownClaimsSuspected = true;
         log.debug('Claim no longer held; result not recorded (the step runs again elsewhere)', { step: claim.klass, job: claim.id });
       }
       this.#observed(claim, recorded?.committed.has(claim.id) ? 'completed' : 'lost');
@@ -539,7 +541,6 @@ export class JobWorker {
       try {
         return await this.#call(commit(), what);
       } catch (error) {
-        noteDatabaseError(error);
         if (!retriable(error)) throw error;
         this.#unknownClaimsSuspected = true;
         if (this.#abandoning && attempt >= 3) {
@@ -564,8 +565,17 @@ export class JobWorker {
   }
 
   #call<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what);
+    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what).catch((error: unknown) => {
+      // A call we stopped waiting for may still commit (a blackhole heals, a queue drains): once
+      // it settles, look for claims it left that are unknown here.
+      if (error instanceof DeadlineExceeded) work.then(this.#suspectUnknownClaims, this.#suspectUnknownClaims);
+      throw error;
+    });
   }
+
+  readonly #suspectUnknownClaims = () => {
+    this.#unknownClaimsSuspected = true;
+  };
 
   #stopTimers(running: Running): void {
     for (const timer of running.timers) clearTimeout(timer);
@@ -594,14 +604,7 @@ export class JobWorker {
   }
 }
 
-/**
- * Whether a failed write is worth retrying as it is: the connection, the server shutting down,
- * a deadlock or serialization failure, a lock or statement timeout, resources. Anything else (bad
- * data, a constraint, a bug) would fail the same way again.
- */
+/** Whether a failed write is worth retrying as it is (src/db/classify-error.ts decides for every loop). */
 function retriable(error: unknown): boolean {
-  if (isTransientDbError(error)) return true;
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' && /^(08|40|53|57|55P03|58)/.test(code);
+  return isTransientDbError(error);
 }
-

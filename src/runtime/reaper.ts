@@ -1,5 +1,5 @@
 import type { DuctworkConfig } from '../config/config.js';
-import { noteDatabaseError, withDeadline, type Sql } from '../db/connect.js';
+import { withDeadline, type Sql } from '../db/connect.js';
 import { crashClaims, openClaimsOf, orphanedClaims, type OpenClaim } from '../db/queries/jobs.js';
 import { deleteProcess, lockDeadProcess, reapCandidates, type ReapCandidate } from '../db/queries/processes.js';
 import { notifyWakeup } from '../db/notify.js';
@@ -59,7 +59,6 @@ export class Reaper {
       try {
         await withDeadline(this.reapOnce(), this.#config.database.call_timeout * 1000, 'a reaper pass');
       } catch (error) {
-        noteDatabaseError(error);
         this.#log.warn('Reaper pass failed', { error: (error as Error).message });
       }
       await new Promise<void>((resolve) => {

@@ -3,7 +3,7 @@
  * 403s, authentication is enforced where it must be, and large payloads are cut with a raw link.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { createDashboard } from '../../src/dashboard/handler.js';
@@ -280,6 +280,39 @@ describe('access', () => {
     assert.equal(publicInterface.status, 403);
     assert.match(await errorOf(publicInterface), /no authentication configured, so it only answers requests made on this machine/);
     assert.equal((await fetch(url, { headers: { 'x-forwarded-for': '198.51.100.4' } })).status, 403, 'a request forwarded by a proxy');
+  });
+
+  test('without auth, a request whose Host is not a loopback name is refused (DNS rebinding), and X-Forwarded-* counts only with trustProxy', async () => {
+    const port = new URL(base).port;
+    const raw = (headers: Record<string, string>, method = 'GET', path = '/') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const rebound = await raw({ host: `attacker.example:${port}` });
+    assert.equal(rebound.status, 421);
+    assert.match(rebound.body, /only answers to a loopback Host \(localhost, 127\.0\.0\.1 or \[::1\]\)/);
+    assert.equal((await raw({ host: 'attacker.example' })).status, 421);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'localhost']) assert.equal((await raw({ host })).status, 200, host);
+    // A forged X-Forwarded-Host is not believed: without trustProxy a forwarded request is refused.
+    const spoofed = await post(`/pipelines/${halted.id}/revive`, { confirm: 'yes' }, { origin: 'http://attacker.example', 'x-forwarded-host': 'attacker.example' });
+    assert.equal(spoofed.status, 403);
+    assert.match(await errorOf(spoofed), /behind a proxy you trust, also pass `trustProxy: true`/);
+
+    const proxied = createDashboard({ client, trustProxy: true });
+    after(() => proxied.close());
+    const server = createServer((req, res) => void proxied(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const behind = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    assert.equal((await fetch(behind, { headers: { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-host': 'localhost:8080' } })).status, 200, 'a local proxy, trusted');
+    assert.equal((await fetch(behind, { headers: { 'x-forwarded-for': '198.51.100.4', 'x-forwarded-host': 'localhost:8080' } })).status, 403, 'a remote client behind the proxy');
+    assert.equal((await fetch(behind, { headers: { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-host': 'attacker.example' } })).status, 421, 'a rebound name behind the proxy');
   });
 
   test('every response forbids framing and inline script', async () => {
