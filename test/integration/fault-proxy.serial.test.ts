@@ -106,8 +106,9 @@ test('every query 200 ms slower, and a table locked meanwhile: runs complete, an
   });
   let most = 0;
   let samples = 0;
+  let sample = true;
   const sampling = (async () => {
-    while (samples >= 0) {
+    while (sample) {
       most = Math.max(most, await backendsOf(db, engine));
       samples++;
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -125,7 +126,7 @@ test('every query 200 ms slower, and a table locked meanwhile: runs complete, an
     await assertAtLeastOnce(runIds, subdir);
   } finally {
     const taken = samples;
-    samples = -1;
+    sample = false;
     await sampling;
     await engine.stop();
     await proxy.close();
