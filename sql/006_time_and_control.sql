@@ -122,3 +122,16 @@ BEGIN
   PERFORM pg_notify(left('ductwork_' || trim(both '"' from ':"schema"'), 63), 'jobs:' || trigger_pipeline.pipeline);
   RETURN pid;
 END $$;
+
+-- The history view's join to the queue goes through the run (jobs_run): by step id alone it had no
+-- index, and a status read of a run scanned the whole queue once per step of the run.
+CREATE OR REPLACE VIEW :"schema".step_view AS
+  SELECT s.id, s.run_id, s.branch_id, s.node, s.klass, s.to_transition,
+         CASE WHEN t.id IS NOT NULL AND s.status = 'completed' THEN 'advancing' ELSE s.status END AS status,
+         :"schema".step_input(s.input, s.input_ref, s.input_idx, s.to_transition) AS input, s.input_ref, s.input_idx, s.output, s.idempotency_key, s.source_step_id,
+         s.retry_count, s.crash_count, s.started_at, s.finished_at
+  FROM :"schema".steps s LEFT JOIN :"schema".jobs t ON t.run_id = s.run_id AND t.step_id = s.id AND t.kind = 'advance'
+  UNION ALL
+  SELECT j.step_id, j.run_id, j.branch_id, j.node, j.klass, j.to_transition, 'in_progress', j.input, j.input_ref, j.input_idx,
+         NULL, j.idempotency_key, j.source_step_id, j.retry_count, j.crash_count, j.created_at, NULL
+  FROM :"schema".jobs j WHERE j.kind = 'run';
