@@ -57,8 +57,8 @@ test('cancel ends a waiting pipeline cancelled with its reason', async () => {
 });
 
 test('check passes for the running build and names what the next build would strand, with exit code 1', async () => {
-  const { LongDelayPipeline, ApprovalPipeline } = await import('../fixtures/time-pipelines.js');
-  const delayed = await client.trigger(LongDelayPipeline, { n: 1 });
+  const { HourDelayPipeline, ApprovalPipeline } = await import('../fixtures/time-pipelines.js');
+  const delayed = await client.trigger(HourDelayPipeline, { n: 1 });
   const waiting = await client.trigger(ApprovalPipeline, { order: 'c-3' });
   await waitFor('both to wait', async () => (await delayed.status()).waiting.length > 0 && (await waiting.status()).waiting.length > 0);
   const ok = await ductwork(['check', '-c', config]);
@@ -66,7 +66,7 @@ test('check passes for the running build and names what the next build would str
   assert.match(ok.stdout, /^OK: this build/);
   const next = await ductwork(['check', '-c', nextConfig]);
   assert.equal(next.code, 1);
-  assert.match(next.stdout, /LongDelayPipeline: 1 run\(s\) in flight \(0 waiting, 1 delayed\) but this build has no such pipeline/);
+  assert.match(next.stdout, /HourDelayPipeline: 1 run\(s\) in flight \(0 waiting, 1 delayed\) but this build has no such pipeline/);
   assert.match(next.stdout, /ApprovalPipeline \(definition [0-9a-f]{12}\): 1 run\(s\) in flight \(1 waiting, 0 delayed\) need steps this build lacks: Finish/);
   await client.cancel(waiting.id);
   await client.cancel(delayed.id);
