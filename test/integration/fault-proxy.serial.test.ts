@@ -213,10 +213,13 @@ test('a storm of connection resets during a run: all runs complete, nothing is l
     assert.match(engine.output(), /Liveness connection lost/, 'the lost lock was noticed');
     await engine.waitForOutput(/Liveness lock held again/, 30_000);
     // A reset connection's backend shows in pg_stat_activity until it has noticed the close and
-    // exited: the count is taken once those are gone, and must then be within the bound.
+    // exited, and a pool closed by the driver-crash guard may finish opening a connection it had
+    // started (it is then idle until idle_timeout, 60 s): on two fresh-clone runs 7 and 8 sessions
+    // were seen 0 and 15 s after the storm. The bound must hold once those are gone.
     const sessions = async () => (await db.sql`select count(*)::int as n from pg_stat_activity where application_name like ${'%' + engine.processId}`)[0]!.n as number;
-    const settled = await waitFor('the reset sessions to exit', async () => ((await sessions()) <= 4 + 2 ? true : undefined), 15_000).catch(() => false);
-    assert.ok(settled, `at most pool_size + 2 sessions once the storm is over (saw ${await sessions()})`);
+    const settled = await waitFor('the reset sessions to exit', async () => ((await sessions()) <= 4 + 2 ? true : undefined), 90_000).catch(() => false);
+    const seen = await db.sql`select application_name, state, left(query, 60) as query from pg_stat_activity where application_name like ${'%' + engine.processId}`;
+    assert.ok(settled, `at most pool_size + 2 sessions once the storm is over (saw ${seen.length}: ${JSON.stringify(seen)})`);
     assert.equal(engine.child.exitCode, null, 'the engine process is still running');
   } finally {
     await engine.stop();
