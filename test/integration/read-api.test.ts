@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { waitFor } from '../helpers/wait.js';
 import { testEngine } from '../helpers/engine.js';
 import { ExpandPipeline, FlakyPipeline } from '../fixtures/pipelines.js';
 
@@ -38,8 +39,12 @@ test('a halted run: its branch with the halt reason, its failed step, filters by
   assert.equal(failed.items[0]!.output, undefined);
   assert.deepEqual(failed.items[0]!.attempts.map((a) => a.outcome), ['failure', 'failure']);
   assert.match(failed.items[0]!.lastError!.message, /flaky failure on attempt 2/);
-  // The on_halt handler ran: a step of no branch.
-  assert.deepEqual((await client.steps(handle.id, { status: 'completed' })).items.map((s) => [s.step, s.branchId]), [['RecordHalt', null]]);
+  // The on_halt handler ran (a job queued when the run halted, so it may finish after the halt is seen): a step of no branch.
+  const completed = await waitFor('the on_halt step', async () => {
+    const items = (await client.steps(handle.id, { status: 'completed' })).items;
+    return items.length > 0 ? items : undefined;
+  });
+  assert.deepEqual(completed.map((s) => [s.step, s.branchId]), [['RecordHalt', null]]);
 
   await client.revive(handle.id);
   await handle.wait({ timeoutMs: 30_000 });
