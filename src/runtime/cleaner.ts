@@ -4,6 +4,7 @@ import { withDeadline, type Sql } from '../db/connect.js';
 import { deleteExpiredPipelines } from '../db/queries/pipelines.js';
 import type { Logger } from '../log.js';
 import { jitteredPollMs } from './backoff.js';
+import { PassLoop } from './pass-loop.js';
 
 /**
  * Deletes finished pipelines whose keep-time passed, a batch per pass, every `retention.interval`
@@ -12,47 +13,31 @@ import { jitteredPollMs } from './backoff.js';
  */
 export class RetentionCleaner {
   readonly #options: { sql: Sql; config: DuctworkConfig; log: Logger };
-  #running = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #loop = new PassLoop(() => this.#pass());
 
   constructor(options: { sql: Sql; config: DuctworkConfig; log: Logger }) {
     this.#options = options;
   }
 
   start(): void {
-    if (this.#running || this.#options.config.retention.interval <= 0) return;
-    this.#running = true;
-    this.#loop = this.#run();
+    if (this.#options.config.retention.interval > 0) this.#loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.#running = false;
-    this.#wake?.();
-    await this.#loop;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
-  async #run(): Promise<void> {
+  /** One turn: a pass, then the next at once while there is a backlog, else after the interval. */
+  async #pass(): Promise<number> {
     const { config, log } = this.#options;
-    while (this.#running) {
-      let backlog = false;
-      try {
-        const outcome = await this.cleanOnce();
-        backlog = outcome !== 'busy' && outcome.deleted >= config.retention.batch_size;
-        if (outcome !== 'busy' && outcome.deleted > 0) log.info('Deleted expired pipelines', { pipelines: outcome.deleted });
-      } catch (error) {
-        log.warn('Retention pass failed', { error: (error as Error).message });
-      }
-      if (backlog) continue;
-      await new Promise<void>((resolve) => {
-        // Cleared on stop: a timer left behind would keep the process alive for a whole interval.
-        const timer = setTimeout(resolve, jitteredPollMs(config.retention.interval));
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+    try {
+      const outcome = await this.cleanOnce();
+      if (outcome !== 'busy' && outcome.deleted > 0) log.info('Deleted expired pipelines', { pipelines: outcome.deleted });
+      if (outcome !== 'busy' && outcome.deleted >= config.retention.batch_size) return 0;
+    } catch (error) {
+      log.warn('Retention pass failed', { error: (error as Error).message });
     }
+    return jitteredPollMs(config.retention.interval);
   }
 
   /** One pass (exposed for tests): what it deleted, or `busy` when another engine was cleaning. */

@@ -5,7 +5,8 @@ import { deleteProcess, lockDeadProcess, reapCandidates, type ReapCandidate } fr
 import { notifyWakeup } from '../db/notify.js';
 import type { Logger } from '../log.js';
 import type { EngineObserver } from '../observe/observer.js';
-import { jitteredPollMs, sleep } from './backoff.js';
+import { jitteredPollMs } from './backoff.js';
+import { PassLoop } from './pass-loop.js';
 import { crashDecision } from './budgets.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
 import type { ProcessLiveness } from './liveness.js';
@@ -29,9 +30,14 @@ export class Reaper {
   readonly #log: Logger;
   readonly #wakeups: Wakeups;
   readonly #observer: EngineObserver | undefined;
-  #running = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #loop = new PassLoop(async () => {
+    try {
+      await withDeadline(this.reapOnce(), this.#config.database.call_timeout * 1000, 'a reaper pass');
+    } catch (error) {
+      this.#log.warn('Reaper pass failed', { error: (error as Error).message });
+    }
+    return jitteredPollMs(this.#config.supervisor.polling_timeout);
+  });
 
   constructor(options: { sql: Sql; config: DuctworkConfig; liveness: ProcessLiveness; log: Logger; wakeups: Wakeups; observer?: EngineObserver }) {
     this.#observer = options.observer;
@@ -43,29 +49,11 @@ export class Reaper {
   }
 
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#loop = this.#run();
+    this.#loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.#running = false;
-    this.#wake?.();
-    await this.#loop;
-  }
-
-  async #run(): Promise<void> {
-    while (this.#running) {
-      try {
-        await withDeadline(this.reapOnce(), this.#config.database.call_timeout * 1000, 'a reaper pass');
-      } catch (error) {
-        this.#log.warn('Reaper pass failed', { error: (error as Error).message });
-      }
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        void sleep(jitteredPollMs(this.#config.supervisor.polling_timeout)).then(resolve);
-      });
-    }
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   /** One pass: reap dead processes, then sweep claims nobody owns. Exposed for tests. */

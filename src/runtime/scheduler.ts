@@ -6,6 +6,7 @@ import { advanceSchedule, databaseNow, lockDueSchedules, nextTickOf, syncSchedul
 import type { FoundPipeline } from '../definition/registry.js';
 import type { Logger } from '../log.js';
 import { checkSchedules, tickAfter, ticksBetween, type CheckedSchedule } from './cron.js';
+import { PassLoop } from './pass-loop.js';
 
 /** A tick more than this late was missed (no engine ran its pipeline then): the `missed` policy decides. */
 const LATE_MS = 60_000;
@@ -23,9 +24,7 @@ const MAX_TICKS_PER_PASS = 120;
 export class Scheduler {
   readonly #options: { sql: Sql; config: DuctworkConfig; log: Logger; pipelines: FoundPipeline[] };
   readonly #schedules = new Map<string, CheckedSchedule>();
-  #running = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #loop = new PassLoop(() => this.#pass());
 
   constructor(options: { sql: Sql; config: DuctworkConfig; log: Logger; pipelines: FoundPipeline[] }) {
     this.#options = options;
@@ -41,37 +40,25 @@ export class Scheduler {
   }
 
   start(): void {
-    if (this.#running || this.#schedules.size === 0) return;
-    this.#running = true;
-    this.#loop = this.#run();
+    if (this.#schedules.size > 0) this.#loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.#running = false;
-    this.#wake?.();
-    await this.#loop;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
-  async #run(): Promise<void> {
+  /** One turn: trigger what is due, then pause until the next tick (at most MAX_SLEEP_MS). */
+  async #pass(): Promise<number> {
     const { log } = this.#options;
-    while (this.#running) {
-      let sleepMs = MAX_SLEEP_MS;
-      try {
-        const triggered = await this.tickOnce();
-        if (triggered > 0) log.debug('Triggered scheduled runs', { runs: triggered });
-        const next = await nextTickOf(this.#options.sql, this.#options.pipelines.map((p) => p.name));
-        if (next) sleepMs = Math.min(MAX_SLEEP_MS, Math.max(20, next.getTime() - Date.now() + 5));
-      } catch (error) {
-        log.warn('Schedule pass failed', { error: (error as Error).message });
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, sleepMs);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+    try {
+      const triggered = await this.tickOnce();
+      if (triggered > 0) log.debug('Triggered scheduled runs', { runs: triggered });
+      const next = await nextTickOf(this.#options.sql, this.#options.pipelines.map((p) => p.name));
+      if (next) return Math.min(MAX_SLEEP_MS, Math.max(20, next.getTime() - Date.now() + 5));
+    } catch (error) {
+      log.warn('Schedule pass failed', { error: (error as Error).message });
     }
+    return MAX_SLEEP_MS;
   }
 
   /** One pass (exposed for tests): triggers what is due; returns how many runs it triggered. */
