@@ -49,14 +49,56 @@ interface Totals {
 const totals: Totals = { passed: 0, failed: 0, skipped: 0, failures: [], notes: [] };
 const reports = mkdtempSync(join(tmpdir(), 'ductwork-test-report-'));
 
+// No test may hang the run: a test file (and each test in it) that takes longer than
+// TEST_TIMEOUT_MS is killed and fails (the slowest file, the schedule test's hundred one-second
+// ticks, takes about two minutes; a file whose tests are done but whose handles keep it alive is
+// caught the same way), and a batch that outlives BATCH_TIMEOUT_MS is killed and counted as
+// failed, so the run always ends with its summary line. (Not --test-force-exit: it exits before
+// the TAP file this script counts is flushed.)
+const TEST_TIMEOUT_MS = Number(process.env.DUCTWORK_TEST_TIMEOUT_MS) || 20 * 60_000;
+const BATCH_TIMEOUT_MS = Number(process.env.DUCTWORK_BATCH_TIMEOUT_MS) || 40 * 60_000;
+
 function run(name: string, batch: string[], concurrency: number): Promise<void> {
   if (batch.length === 0) return Promise.resolve();
   const tap = join(reports, `${name}.tap`);
   const terminal = process.stdout.isTTY ? 'spec' : 'tap';
-  const args = ['--test', `--test-concurrency=${concurrency}`, `--test-reporter=${terminal}`, '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...batch];
+  const args = [
+    '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${TEST_TIMEOUT_MS}`,
+    `--test-reporter=${terminal}`, '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+    ...batch,
+  ];
+  // Its own process group (not on Windows, which has none), so a watchdog kill takes the test files' processes too.
+  const group = process.platform !== 'win32';
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: 'inherit' });
+    const child = spawn(process.execPath, args, { stdio: 'inherit', detached: group });
+    const watchdog = setTimeout(() => {
+      totals.failed += 1;
+      totals.failures.push(`${name}: the batch ran longer than ${BATCH_TIMEOUT_MS} ms and was killed`);
+      try {
+        if (group) process.kill(-child.pid!, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, BATCH_TIMEOUT_MS);
+    // Ctrl-C or a CI cancel reaches this process only: pass it on to the batch's group.
+    const forward = (signal: NodeJS.Signals) => () => {
+      try {
+        if (group) process.kill(-child.pid!, signal);
+        else child.kill(signal);
+      } catch {
+        // already gone
+      }
+      process.exit(130);
+    };
+    const onInt = forward('SIGINT');
+    const onTerm = forward('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
     child.on('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
       count(name, tap, code ?? (signal ? 1 : 0));
       resolve();
     });

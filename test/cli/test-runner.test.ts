@@ -60,6 +60,26 @@ test('a file that dies outside any test still makes the run red', async () => {
   assert.match(output.trimEnd().split('\n').at(-1)!, /^ductwork: 0 passed, [1-9]\d* failed, 0 skipped$/);
 });
 
+test('a test file that hangs fails at the test timeout, and a batch that hangs is killed, so the run still ends with its line', async () => {
+  const stuck = suite('hang', {
+    'stuck.test.js': "test('waits for ever', () => new Promise(() => setInterval(() => {}, 1000))); test('passes after it', () => {});",
+    'held.test.js': "test('passes but leaves a timer', () => { setInterval(() => {}, 1000); });",
+  });
+  const timedOut = await node([RUNNER], { DUCTWORK_TEST_ROOT: stuck, DATABASE_URL, DUCTWORK_TEST_TIMEOUT_MS: '2000' });
+  assert.equal(timedOut.code, 1, timedOut.output);
+  const lines = timedOut.output.trimEnd().split('\n');
+  assert.ok(lines.some((line) => /^# failed: parallel: .*stuck\.test\.js$/.test(line)), timedOut.output);
+  assert.ok(lines.some((line) => /^# failed: parallel: .*held\.test\.js$/.test(line)), 'a file kept alive by a leftover timer fails too');
+  assert.equal(lines.at(-1), 'ductwork: 1 passed, 2 failed, 0 skipped');
+
+  // A watchdog above the test timeout: here the batch's limit is the shorter one.
+  const held = suite('held', { 'z.serial.test.js': "await new Promise(() => setInterval(() => {}, 1000)); test('never declared', () => {});" });
+  const killed = await node([RUNNER], { DUCTWORK_TEST_ROOT: held, DATABASE_URL, DUCTWORK_TEST_TIMEOUT_MS: '60000', DUCTWORK_BATCH_TIMEOUT_MS: '3000' });
+  assert.equal(killed.code, 1, killed.output);
+  assert.ok(killed.output.includes('# failed: serial: the batch ran longer than 3000 ms and was killed'), killed.output);
+  assert.match(killed.output.trimEnd().split('\n').at(-1)!, /^ductwork: 0 passed, [1-9] failed, 0 skipped$/);
+});
+
 test('without Chromium the browser tests are skipped with the reason and the install command; under CI they fail', async () => {
   const missing = join(dir, 'no-such-chromium');
   const skipped = await node(['--test', '--test-reporter=tap', BROWSER_TEST], { DUCTWORK_CHROMIUM: missing, CI: undefined });

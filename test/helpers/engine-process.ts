@@ -17,11 +17,15 @@ const engine = await Ductwork.start({
   pipeline_advancer: { polling_timeout: 0.05, count: 2, ...options.pipeline_advancer },
   supervisor: { polling_timeout: 0.2, ...options.supervisor },
 });
-const stop = async () => {
-  await engine.stop();
-  process.exit(0);
-};
+let stopping: Promise<void> | undefined;
+const stop = () =>
+  (stopping ??= (async () => {
+    await engine.stop();
+    process.exit(0);
+  })());
 process.on('SIGTERM', stop);
+// The test that forked this engine is gone (it failed or timed out): do not outlive it.
+process.on('disconnect', () => void stop());
 process.on('message', (message) => {
   if (message === 'stop') void stop();
 });

@@ -8,13 +8,26 @@ export interface EngineProcess {
   processId: string;
   /** Resolves with the exit code and signal once the process has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Waits for an exit the test expects (a fault point's kill, say) for at most `timeoutMs`; if it
+   * does not come, kills the process and rejects naming `what`, so a test whose fault never fires
+   * fails instead of waiting for ever.
+   */
+  exit(what: string, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
   /** Resolves when the output matches `pattern` (rejects after `timeoutMs`). */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
-  /** Graceful stop (SIGTERM) and wait for exit; a no-op if it already exited. */
+  /** Graceful stop (SIGTERM) and wait for exit (killed and rejected after 60 s); a no-op if it already exited. */
   stop(): Promise<void>;
 }
+
+// Engines still running when the test file's process exits (a failed or timed-out test) are
+// killed with it, so none is left behind working on a schema that is being dropped.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 /**
  * Forks `engine-process.js` on the test schema. Resolves once its engine runs, or with the
@@ -32,6 +45,8 @@ export function spawnEngine(db: TestSchema, options: object = {}, env: NodeJS.Pr
     if (process.env.DUCTWORK_TEST_LOG) process.stderr.write(chunk);
     for (const watch of watchers) watch();
   };
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -40,11 +55,26 @@ export function spawnEngine(db: TestSchema, options: object = {}, env: NodeJS.Pr
       resolve({ code, signal });
     }),
   );
+  const exit = async (what: string, timeoutMs = 60_000) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`engine process ${child.pid} did not exit within ${timeoutMs} ms (${what}):\n${text}`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const handle = (processId: string): EngineProcess => ({
     child,
     processId,
     exited,
     output: () => text,
+    exit,
     waitForOutput(pattern, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -63,7 +93,7 @@ export function spawnEngine(db: TestSchema, options: object = {}, env: NodeJS.Pr
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      await exit('a graceful stop after SIGTERM');
     },
   });
   return new Promise((resolve, reject) => {

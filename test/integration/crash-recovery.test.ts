@@ -36,7 +36,7 @@ describe('killed at every named fault point, the work is recovered by another en
     test(point, async () => {
       const doomed = await spawnEngine(db, options, { DUCTWORK_FAULT: `${point}:kill` });
       const handle = await client.trigger(DividePipeline, 5);
-      const { signal } = await doomed.exited;
+      const { signal } = await doomed.exit(`the kill at ${point}`);
       assert.equal(signal, 'SIGKILL', `the engine was killed at ${point}`);
       assert.match(doomed.output(), new RegExp(`fault point ${point} reached`));
 
@@ -61,7 +61,7 @@ describe('killed at every named fault point, the work is recovered by another en
     victim.child.kill('SIGKILL');
     await victim.exited;
     const reaper = await spawnEngine(db, { pipelines: ['DividePipeline'] }, { DUCTWORK_FAULT: 'during_reap:kill' });
-    assert.equal((await reaper.exited).signal, 'SIGKILL');
+    assert.equal((await reaper.exit('the kill during the reap')).signal, 'SIGKILL');
     const [row] = await db.sql`select count(*)::int as n from processes where id = ${victim.processId}`;
     assert.equal(row!.n, 1, 'the interrupted reap rolled back: the dead process is still there to reap');
 
@@ -82,7 +82,7 @@ describe('killed at every named fault point, the work is recovered by another en
       let survivor;
       try {
         if (action === 'exit') {
-          assert.equal((await engine.exited).code, 1, 'the engine exited at the fault point');
+          assert.equal((await engine.exit(`the exit at ${point}`)).code, 1, 'the engine exited at the fault point');
           survivor = await spawnEngine(db, options);
         }
         // raise: the same engine records the failure (a routing error or a crash) and carries on.
