@@ -43,7 +43,7 @@ export function statusCommand(id: string | undefined, options: DatabaseFlags & {
     for (const halt of report.halts) out(`  halted branch ${halt.branchId}: ${halt.reason}${halt.detail ? ` (${halt.detail})` : ''}`);
     for (const w of report.waiting) {
       const until = w.until ? ` until ${w.until.toISOString()}` : '';
-      out(w.kind === 'event' ? `  waiting for "${w.event}" after ${w.step}${until || ' (no timeout)'}` : `  waiting${until} (${w.kind} before what follows ${w.step})`);
+      out(w.kind === 'event' ? `  waiting for "${w.event}" after ${w.step}${until || ' (no timeout)'}` : `  waiting${until} (${w.kind}: ${w.step})`);
     }
     if (report.status === 'cancelled') out(`  cancelled${report.cancelReason ? `: ${report.cancelReason}` : ''}`);
     if (report.status === 'completed') out(`  output: ${JSON.stringify(report.output)}`);

@@ -190,8 +190,7 @@ export class DuctworkClient {
       halts: halts.map((h) => ({ branchId: h.id as string, reason: h.halt_reason, detail: h.halt_detail as string | null })),
       steps,
       waiting: waiting.map((w) => ({
-        branchId: w.branch_id, node: w.node, step: w.klass, until: w.until, ...(w.kind === 'wait' ? { event: w.event! } : {}),
-        kind: w.kind === 'wait' ? 'event' as const : w.kind === 'run' ? 'start' as const : 'delay' as const,
+        branchId: w.branch_id, node: w.node, step: w.klass, until: w.until, kind: w.kind, ...(w.kind === 'event' ? { event: w.event! } : {}),
       })),
       ...(pipeline.status === 'cancelled' ? { cancelReason: pipeline.cancel_reason ?? null } : {}),
     };

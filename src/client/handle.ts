@@ -17,11 +17,13 @@ export interface PipelineStatusReport {
   /** How many steps of the latest run are in each status. */
   steps: Record<'in_progress' | 'advancing' | 'failed' | 'completed', number>;
   /**
-   * What the pipeline waits for, while in progress: a branch's `delay` (an `after` or `runNextAt`)
-   * or the delayed `start` of a trigger, due `until`; or an `event` (a signal), until its timeout
-   * (null: none).
+   * What the pipeline waits for, while in progress: a branch's `delay` (an `after` or `runNextAt`),
+   * the delayed `start` of a trigger, or a step's `retry` after its backoff, each due `until`; or
+   * an `event` (a signal), until its timeout (null: none). `step` is the step a delay follows
+   * (or, after a delivered signal, the step it holds back), the step that starts or retries, or
+   * the step after which the branch waits for the event.
    */
-  waiting: { branchId: string | null; node: string; step: string; kind: 'delay' | 'event' | 'start'; event?: string; until: Date | null }[];
+  waiting: { branchId: string | null; node: string; step: string; kind: 'delay' | 'event' | 'start' | 'retry'; event?: string; until: Date | null }[];
   /** Why it was cancelled (`cancel({ reason })`), for a cancelled pipeline. */
   cancelReason?: string | null;
 }

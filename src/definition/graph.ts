@@ -24,7 +24,10 @@ export type Edge = TerminalEdge | LinearEdge | FanInEdge | DivideEdge | ExpandEd
 
 /** What every edge may carry besides its targets. */
 interface EdgeOptions {
-  /** Seconds the branch waits after the node finishes before the transition runs (`after`). */
+  /**
+   * Seconds the branch waits after the node finishes before the transition runs (`after`); on a
+   * `wait` edge, seconds after the signal is delivered before the next step runs.
+   */
   after?: number;
 }
 

@@ -366,7 +366,9 @@ export class JobWorker {
   #queueSuccess(running: Running, output: string, runNext?: StepRunNext): void {
     this.#stopTimers(running);
     const { claim } = running;
-    const after = this.#deps.definitions.peek(claim.definition_sha1)?.edges[claim.node]?.after ?? 0;
+    const edge = this.#deps.definitions.peek(claim.definition_sha1)?.edges[claim.node];
+    // A wait's `after` (the chain after it) counts from the signal's delivery, not from this step's end.
+    const after = edge?.type === 'wait' ? 0 : (edge?.after ?? 0);
     const delaySeconds = Math.max(after, runNext?.delaySeconds ?? 0);
     const notBefore = runNext?.at === undefined ? undefined : new Date(runNext.at);
     // A branch that must wait goes to the advancer with its due time instead of continuing in the commit.

@@ -61,6 +61,8 @@ test('check passes for the running build and names what the next build would str
   const delayed = await client.trigger(HourDelayPipeline, { n: 1 });
   const waiting = await client.trigger(ApprovalPipeline, { order: 'c-3' });
   await waitFor('both to wait', async () => (await delayed.status()).waiting.length > 0 && (await waiting.status()).waiting.length > 0);
+  const status = await ductwork(['status', delayed.id, '-c', config]);
+  assert.match(status.stdout, /waiting until \S+ \(delay: Stamp\)/);
   const ok = await ductwork(['check', '-c', config]);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /^OK: this build/);

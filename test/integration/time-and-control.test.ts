@@ -8,11 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import postgres from 'postgres';
+import { DuctworkClient } from '../../src/client/client.js';
 import type { DuctworkError } from '../../src/errors.js';
-import { testEngine } from '../helpers/engine.js';
+import { freshSchema } from '../helpers/db.js';
+import { startTestEngine, testEngine } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
 import {
-  ApprovalPipeline, CancellablePipeline, DeadlinePipeline, DelayPipeline, GatedOrderPipeline, HoldPipeline, OrderPipeline, StrictDeadlinePipeline,
+  ApprovalPipeline, CancellablePipeline, DeadlinePipeline, DelayPipeline, GatedOrderPipeline, HoldPipeline, LateApprovalPipeline, OrderPipeline,
+  RetryingPipeline, StrictDeadlinePipeline,
 } from '../fixtures/time-pipelines.js';
 
 const TIME_APP = new URL('../fixtures/time-pipelines.js', import.meta.url).href;
@@ -36,6 +39,29 @@ test('a chain with `after` waits durably before its next step, and the status sa
   assert.ok(waiting.until instanceof Date);
   assert.deepEqual(await handle.result({ timeoutMs: 15_000 }), { n: 20 });
   assert.ok((await gapSeconds(handle.id, 'Stamp', 'Later')) >= 1, 'the next step was queued only after the delay');
+});
+
+test('status().waiting names each kind of wait: a delay after a delivered signal, and a step waiting for its retry', async () => {
+  const approval = await client.trigger(LateApprovalPipeline, { order: 'o-late' });
+  await waitFor('the branch to wait for the signal', async () => (await approval.status()).waiting.find((w) => w.kind === 'event'));
+  await client.signal(approval.id, 'approved', { approvedBy: 'ada' });
+  const delayed = await waitFor('the delay after the signal', async () => (await approval.status()).waiting.find((w) => w.kind === 'delay'));
+  assert.equal(delayed.step, 'Finish', 'the step the delay holds back');
+  assert.ok(delayed.until!.getTime() > Date.now() + 3_500_000, 'due an hour after the signal');
+  await client.cancel(approval.id);
+
+  // A backoff of an hour: the failed step waits for its retry, and says so.
+  const slow = await freshSchema(import.meta.url, 'retry');
+  const engine = await startTestEngine(slow, { app: TIME_APP, job_worker: { retry_backoff: { initial: 3600, multiplier: 1, jitter: 0 } } });
+  try {
+    const retrying = await new DuctworkClient({ sql: slow.sql, schema: slow.schema }).trigger(RetryingPipeline, {});
+    const retry = await waitFor('the retry to show', async () => (await retrying.status()).waiting.find((w) => w.kind === 'retry'));
+    assert.equal(retry.step, 'AlwaysFails');
+    assert.ok(retry.until!.getTime() > Date.now() + 3_500_000);
+  } finally {
+    await engine.stop();
+    await slow.drop();
+  }
 });
 
 test('a step holds its successor with this.runNextAt', async () => {

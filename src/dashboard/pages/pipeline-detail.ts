@@ -107,11 +107,17 @@ function head(ctx: RequestContext, pipeline: PipelineRow, run: RunDetailRow, hal
     ${run.status === 'completed' ? html`<h3>Output</h3>${jsonBlock(run.output, ctx.link(`/raw/runs/${run.id}/output`))}` : ''}`;
 }
 
+const WAIT_LABELS: Record<Exclude<WaitingRow['kind'], 'event'>, string> = {
+  start: 'delayed start of',
+  retry: 'retry of',
+  delay: 'delay after',
+};
+
 /** What the latest run waits for: delays until a time, and events, each with a form to send it. */
 function waitingList(ctx: RequestContext, id: string, waiting: readonly WaitingRow[]): Html {
   const action = `/pipelines/${id}/signal`;
   return html`<ul class="waiting">${waiting.map((w) => html`<li data-waiting="${w.kind}">
-    ${w.kind === 'wait'
+    ${w.kind === 'event'
       ? html`waiting for <code>${w.event}</code> after <strong>${w.klass}</strong> ${w.until ? html`until ${timeCell(w.until)}` : html`<span class="muted">(no timeout)</span>`}
         <form method="post" action="${ctx.link(action)}" class="signal">
           <input type="hidden" name="csrf" value="${ctx.csrfToken(action)}">
@@ -119,7 +125,7 @@ function waitingList(ctx: RequestContext, id: string, waiting: readonly WaitingR
           <input name="payload" placeholder='JSON payload, e.g. {"approvedBy":"ada"}' aria-label="payload">
           <button type="submit" class="primary">Send ${w.event}</button>
         </form>`
-      : html`waiting until ${timeCell(w.until)} <span class="muted">(${w.kind === 'run' ? 'delayed start' : 'delay'} after <strong>${w.klass}</strong>)</span>`}
+      : html`waiting until ${timeCell(w.until)} <span class="muted">(${w.kind === 'delay' && w.before_step ? 'delay before' : WAIT_LABELS[w.kind]} <strong>${w.klass}</strong>)</span>`}
   </li>`)}</ul>`;
 }
 

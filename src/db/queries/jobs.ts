@@ -591,19 +591,31 @@ export function unparkRunJobs(sql: Queryable, runId: string) {
   return sql`update jobs set run_at = clock_timestamp() where run_id = ${runId} and not (kind = 'wait' and event like 'child:%')`;
 }
 
-/** What a run's branches wait for: a delay (due later), an event, or the start of a delayed trigger (jobs_run). */
+/**
+ * What a run's branches wait for (jobs_run): an `event` (a wait job), the `start` of a delayed
+ * trigger, a step's `retry` after its backoff (or its re-run after a crash), or a `delay` (an
+ * `after` or `runNextAt`, on an advance job, or on the step a delivered signal runs next).
+ */
 export interface WaitingRow {
   branch_id: string | null;
   node: string;
   klass: string;
-  kind: string;
+  kind: 'event' | 'start' | 'retry' | 'delay';
+  /** A `delay` that holds back the step named (after a delivered signal), not one that follows it. */
+  before_step: boolean;
   event: string | null;
   until: Date | null;
 }
 
 export function waitingOfRun(sql: Queryable, runId: string) {
   return sql<WaitingRow[]>`
-    select branch_id, node, klass, kind, event, case when kind = 'wait' then wait_until else run_at end as until
+    select branch_id, node, klass, event,
+           case when kind = 'wait' then 'event'
+                when kind = 'run' and (retry_count > 0 or crash_count > 0) then 'retry'
+                when kind = 'run' and to_transition = 'start' then 'start'
+                else 'delay' end as kind,
+           kind = 'run' as before_step,
+           case when kind = 'wait' then wait_until else run_at end as until
     from jobs
     where run_id = ${runId} and claimed_at is null and (kind = 'wait' or run_at > clock_timestamp())
     order by id`;
