@@ -59,7 +59,8 @@ const processRows = (role?: string) =>
 
 describe('ductwork start --threaded', () => {
   test('runs pipelines to completion, answers health, and exits 0 on SIGTERM after the running step finishes', async () => {
-    const cli = startCli(['start', '--threaded', '-c', configFile]);
+    // As the README's small-container recipe runs it: one worker thread, V8's young generation capped.
+    const cli = startCli(['start', '--threaded', '-c', configFile], { NODE_OPTIONS: '--max-semi-space-size=2' });
     try {
       await waitFor('the engine to register', async () => (await processRows()).length === 1);
       const health = await run(['health', '-c', configFile]);
