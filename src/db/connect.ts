@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import { ConfigError, DatabaseError } from '../errors.js';
+import { canWatch, watchedSocket } from './watched-socket.js';
 
 /** The postgres.js client type used throughout Ductwork. */
 export type Sql = postgres.Sql<Record<string, never>>;
@@ -45,6 +46,11 @@ export interface ConnectOptions {
   replaceable?: boolean;
   /** Called when one of the pool's connections closes (the session, and its locks, are gone). */
   onClose?: () => void;
+  /**
+   * Called when a connection of the pool stopped sending (see {@link watchedSocket}): after the
+   * pool was swapped when it is replaceable; otherwise the owner reopens it (the liveness lock).
+   */
+  onStalled?: () => void;
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -135,9 +141,13 @@ function deadlined<S extends object>(target: () => S, ms: number | undefined, en
 export function connect(options: ConnectOptions): Sql {
   assertSchemaName(options.schema);
   const limits = options.limits;
-  const open = () =>
+  const replaceable = options.replaceable ?? true;
+  const watch = canWatch(options.url);
+  let generation = 0;
+  const open = (opened = ++generation) =>
     postgres(options.url, {
       max: options.max ?? 10,
+      ...(watch ? { socket: watchedSocket(() => stalled(opened), () => lost()) as never } : {}),
       onnotice: () => {},
       // The array-type fetch runs on every new connection, and its failure (a connection
       // terminated mid-fetch) is an unhandled rejection inside postgres.js. Ductwork needs no
@@ -170,7 +180,20 @@ export function connect(options: ConnectOptions): Sql {
       current = open();
     },
   };
-  const replaceable = options.replaceable ?? true;
+  const losses: ConnectionLosses = { lastAt: -Infinity, listeners: new Set() };
+  const lost = () => {
+    losses.lastAt = performance.now();
+    for (const listener of losses.listeners) listener();
+  };
+  // A connection that stopped sending never recovers on its own: a replaceable pool is swapped
+  // at once (only the pool it belongs to, once); any other owner is told.
+  const stalled = (opened: number) => {
+    if (opened !== generation || ended) return;
+    process.stderr.write('ductwork: a postgres.js connection stopped sending after its socket closed mid-write; ' +
+      (replaceable ? 'reopening its pool\n' : 'its owner reopens it\n'));
+    if (replaceable) pool.replace();
+    options.onStalled?.();
+  };
   if (replaceable) livePools.add(pool);
   installDriverCrashGuard();
   openPools.count++;
@@ -183,8 +206,22 @@ export function connect(options: ConnectOptions): Sql {
     }
     await current.end(endOptions);
   };
-  return deadlined(() => current, options.queryDeadlineMs, end);
+  const sql = deadlined(() => current, options.queryDeadlineMs, end);
+  connectionLosses.set(sql, losses);
+  return sql;
 }
+
+interface ConnectionLosses {
+  /** When a connection of the pool was last lost to an error (performance.now()). */
+  lastAt: number;
+  listeners: Set<() => void>;
+}
+
+// Each Ductwork pool's connection losses (see withDeadline).
+const connectionLosses = new WeakMap<object, ConnectionLosses>();
+
+/** How long a call may stay pending after a connection of its pool was lost to an error. */
+export const PENDING_AFTER_LOSS_MS = 5000;
 
 interface ReplaceablePool {
   replace(): void;
@@ -216,13 +253,32 @@ export class DeadlineExceeded extends Error {
  * ({@link ConnectOptions.queryDeadlineMs}) and the server's `statement_timeout`, so the
  * connection they hold comes back to the pool; nothing is replaced.
  */
-export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+export function withDeadline<T>(work: Promise<T>, ms: number, what: string, pool?: Sql): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let afterLoss: NodeJS.Timeout | undefined;
+  const losses = pool && connectionLosses.get(pool);
+  let onLoss: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DeadlineExceeded(`${what} did not answer within ${ms} ms`)), ms);
+    // postgres.js 3.4 can leave a query pending for ever on a connection that was reset (its
+    // close returns early while the connection reconnects): once a connection of the pool was
+    // lost (while it runs, or just before it started), a call still pending a few seconds later
+    // is given up like a missed deadline, and the loop retries it (its claims are fenced, and the
+    // late-commit looks find what it left).
+    onLoss = () => {
+      afterLoss ??= setTimeout(() => reject(new DeadlineExceeded(`${what} got no answer within ${PENDING_AFTER_LOSS_MS} ms of a lost connection`)), PENDING_AFTER_LOSS_MS);
+    };
+    if (losses) {
+      losses.listeners.add(onLoss);
+      if (performance.now() - losses.lastAt < PENDING_AFTER_LOSS_MS) onLoss();
+    }
   });
   work.catch(() => {}); // a late failure of an abandoned call is not unhandled
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+  return Promise.race([work, deadline]).finally(() => {
+    clearTimeout(timer);
+    clearTimeout(afterLoss);
+    if (onLoss) losses?.listeners.delete(onLoss);
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import { applyMoves, type AppliedBatch } from './apply-moves.js';
 import type { DefinitionCache } from './definition-cache.js';
 import { planMove, TransitionError, type Move } from './route.js';
 import { FAULTS_ENABLED, faultPoint } from './fault.js';
+import { LateCommitLooks } from './late-commits.js';
 import { ADVANCE_CHANNEL, JOBS_CHANNEL, advanceChannel, jobsChannel, type Wakeups } from './wakeups.js';
 
 export interface AdvancerDeps {
@@ -48,9 +49,12 @@ export class Advancer {
   #busySince: number | undefined;
   /** A call we stopped waiting for has settled since: it may have claimed branches unknown here. */
   #lateCallSettled = false;
+  /** A claim statement that failed may still commit on the server after the first look. */
+  readonly #lateCommits: LateCommitLooks;
 
   constructor(deps: AdvancerDeps) {
     this.#deps = deps;
+    this.#lateCommits = new LateCommitLooks(deps.config.database.call_timeout * 1000);
   }
 
   /** The loop's name in logs, hooks and thread dumps. */
@@ -77,7 +81,7 @@ export class Advancer {
     while (this.#running) {
       let moved = 0;
       try {
-        if (failures > 0 || this.#lateCallSettled) {
+        if (failures > 0 || this.#lateCallSettled || this.#lateCommits.due()) {
           this.#lateCallSettled = false;
           await this.#releaseUnknownClaims();
         }
@@ -85,6 +89,7 @@ export class Advancer {
         failures = 0;
       } catch (error) {
         log.warn('Advancer pass failed; retrying', { error: (error as Error).message });
+        this.#lateCommits.failed();
         await sleep(outageDelayMs(failures++));
         continue;
       }
@@ -233,7 +238,7 @@ export class Advancer {
   }
 
   #call<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what).catch((error: unknown) => {
+    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what, this.#deps.sql).catch((error: unknown) => {
       if (error instanceof DeadlineExceeded) work.then(this.#noteLateCall, this.#noteLateCall);
       throw error;
     });

@@ -268,7 +268,8 @@ export class Engine {
     const lines = [`ductwork thread dump: pid ${process.pid}, process ${this.processId}, ${new Date().toISOString()}`];
     if (this.#jobWorker) {
       const running = this.#jobWorker.describe();
-      lines.push(`${this.#jobWorker.name}: ${running.length} step(s) running`);
+      const { waiting, commits } = this.#jobWorker.recording();
+      lines.push(`${this.#jobWorker.name}: ${running.length} step(s) running; ${waiting} result(s) waiting to be recorded, ${commits} commit(s) in flight`);
       for (const r of running) lines.push(`  ${r.pipeline}.${r.step} (job ${r.job}, step ${r.stepId}, run ${r.runId}) for ${r.runningMs} ms`);
     }
     for (const advancer of this.#advancers) lines.push(`${advancer.name}: ${advancer.describe()}`);

@@ -21,6 +21,7 @@ class ClaimLost extends Error {}
 import { storableText, toStoredError } from './stored-error.js';
 import type { StepThreadPool } from './thread-pool.js';
 import { ADVANCE_CHANNEL, JOBS_CHANNEL, advanceChannel, type Wakeups } from './wakeups.js';
+import { LateCommitLooks } from './late-commits.js';
 
 export interface JobWorkerDeps {
   sql: Sql;
@@ -100,6 +101,8 @@ export class JobWorker {
   #flushes = 0;
   /** A commit failed on the connection: it may have committed, leaving claims (continuations) unknown here. */
   #unknownClaimsSuspected = false;
+  /** A claim or commit that failed may still commit on the server after the first look. */
+  readonly #lateCommits: LateCommitLooks;
 
   constructor(deps: JobWorkerDeps) {
     this.#deps = deps;
@@ -109,6 +112,7 @@ export class JobWorker {
     }
     this.#totalCapacity = [...this.#capacity.values()].reduce((a, b) => a + b, 0);
     this.#claimBatch = Math.max(1, Math.floor(this.#totalCapacity / 4));
+    this.#lateCommits = new LateCommitLooks(deps.config.database.call_timeout * 1000);
   }
 
   /** The loop's name in logs, hooks and thread dumps. */
@@ -126,6 +130,11 @@ export class JobWorker {
     return [...this.#inflight.values()].map(({ claim: c, startedAt }) => ({
       pipeline: c.pipeline_klass, step: c.klass, job: c.id, stepId: c.step_id, runId: c.run_id, runningMs: Math.round(performance.now() - startedAt),
     }));
+  }
+
+  /** Finished steps whose results wait to be committed, and the commit loops working on them. */
+  recording(): { waiting: number; commits: number } {
+    return { waiting: this.#pendingSuccesses.length, commits: this.#flushes };
   }
 
   /** The running attempt a worker thread's request (a context write) comes from, by its execution id, if it still runs here. */
@@ -214,7 +223,7 @@ export class JobWorker {
       if (!this.#claiming) break;
       let claims: ClaimedJob[];
       try {
-        if (failures > 0 || this.#unknownClaimsSuspected) {
+        if (failures > 0 || this.#unknownClaimsSuspected || this.#lateCommits.due()) {
           this.#unknownClaimsSuspected = false;
           await this.#call(this.#abandonUnknownClaims(), 'abandoning unknown claims');
         }
@@ -223,6 +232,7 @@ export class JobWorker {
         await this.#readDefinitions(claims);
       } catch (error) {
         log.warn('Job claim failed; retrying', { error: (error as Error).message });
+        this.#lateCommits.failed();
         await sleep(outageDelayMs(failures++));
         continue;
       }
@@ -545,6 +555,7 @@ export class JobWorker {
       } catch (error) {
         if (!retriable(error)) throw error;
         this.#unknownClaimsSuspected = true;
+        this.#lateCommits.failed();
         if (this.#abandoning && attempt >= 3) {
           this.#deps.log.error(`Could not ${what}; leaving the claim for recovery`, { error: (error as Error).message });
           return undefined;
@@ -567,7 +578,7 @@ export class JobWorker {
   }
 
   #call<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what).catch((error: unknown) => {
+    return withDeadline(work, this.#deps.config.database.call_timeout * 1000, what, this.#deps.sql).catch((error: unknown) => {
       // A call we stopped waiting for may still commit (a blackhole heals, a queue drains): once
       // it settles, look for claims it left that are unknown here.
       if (error instanceof DeadlineExceeded) work.then(this.#suspectUnknownClaims, this.#suspectUnknownClaims);

@@ -61,6 +61,8 @@ export class ProcessLiveness {
       limits: { statementMs: this.#deadlineMs, lockMs: Math.min(5_000, this.#deadlineMs / 2), idleInTransactionMs: this.#deadlineMs },
       queryDeadlineMs: this.#deadlineMs + 1000,
       onClose: () => this.#connectionClosed(),
+      // It can no longer hold the lock: its session is gone, and it will not send again.
+      onStalled: () => this.#reopen(),
     });
   }
 
@@ -103,12 +105,17 @@ export class ProcessLiveness {
       if (this.#lostFailures !== undefined && ++this.#lostFailures >= REOPEN_AFTER_FAILURES && !this.#stopped) {
         // The session is gone already (its connection closed), so nothing is lost by opening the
         // connection afresh; a postgres.js connection that closed mid-write may never send again.
-        this.#lostFailures = 0;
-        const old = this.#lockSql;
-        this.#lockSql = this.#open();
-        void old.end({ timeout: 0 }).catch(() => {});
+        this.#reopen();
       }
     }
+  }
+
+  #reopen(): void {
+    if (this.#stopped) return;
+    this.#lostFailures = 0;
+    const old = this.#lockSql;
+    this.#lockSql = this.#open();
+    void old.end({ timeout: 0 }).catch(() => {});
   }
 
   async #beat(): Promise<void> {

@@ -208,7 +208,11 @@ test('a storm of connection resets during a run: all runs complete, nothing is l
       proxy.resetAll();
     }
     assert.ok(proxy.resets >= 3, `connections were reset (${proxy.resets} times)`);
-    await waitFor('every run to complete after the storm', async () => (await completedRuns(runIds)) === runIds.length, 90_000);
+    await waitFor('every run to complete after the storm', async () => (await completedRuns(runIds)) === runIds.length, 90_000).catch(async (error: Error) => {
+      const stuck = await db.sql`select r.status as run, j.kind, j.node, j.run_at, j.claimed_at, j.process_id, j.retry_count, j.crash_count, j.last_error, now() as now
+        from runs r left join jobs j on j.run_id = r.id where r.id in ${db.sql(runIds)} and r.status <> 'completed'`;
+      throw new Error(`${error.message}\nunfinished: ${JSON.stringify(stuck)}\nengine output:\n${engine.output()}`);
+    });
     await assertAtLeastOnce(runIds, subdir);
     assert.match(engine.output(), /Liveness connection lost/, 'the lost lock was noticed');
     await engine.waitForOutput(/Liveness lock held again/, 30_000);
