@@ -150,7 +150,7 @@ test('SIGTTIN prints every loop and thread, with the stack of a step stuck in wh
       return false;
     }, 30_000);
     const dump = cli.output();
-    assert.match(dump, /ductwork\.job_worker: 1 step\(s\) running\n  SpinPipeline\.SpinForever \(job \d+, step [0-9a-f-]+, run [0-9a-f-]+\) for \d+ ms/);
+    assert.match(dump, /ductwork\.job_worker: 1 step\(s\) running; 0 result\(s\) waiting to be recorded, 0 commit\(s\) in flight\n  SpinPipeline\.SpinForever \(job \d+, step [0-9a-f-]+, run [0-9a-f-]+\) for \d+ ms/);
     // The advancer may be in one of its polling passes at the moment of the dump.
     assert.match(dump, /ductwork\.pipeline_advancer\.0: (idle \(waiting for finished steps\)|advancing branches for \d+ ms)/);
     assert.match(dump, /at execute \(|at SpinForever\.execute \(|at execute \(file/);
