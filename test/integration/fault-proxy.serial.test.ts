@@ -230,3 +230,50 @@ test('a storm of connection resets during a run: all runs complete, nothing is l
     await proxy.close();
   }
 });
+
+// A claim statement whose connection was reset can still commit on the server after the engine
+// first looked for claims it does not know (the server notices the client is gone only when it
+// replies). Such a claim is made here by hand, after that first look, on a job that is not due.
+test('a claim that commits after the engine looked for lost claims is found by a later look and re-enqueued', async () => {
+  const subdir = mkdtempSync(join(dir, 'late-'));
+  const proxy = await FaultProxy.start(db.url);
+  proxy.latency(100); // so that a claim query is in flight when the connections are reset
+  const engine = await spawnEngine(db, {
+    pipelines: ['CountedPipeline'],
+    database: { url: proxy.url(db.url), pool_size: 2 },
+    job_worker: { count: 2 },
+  }, { DUCTWORK_TEST_LOG: 'warn' });
+  try {
+    const later = await client.trigger(CountedPipeline, { dir: subdir, ms: 1, n: 0 }, { delay: 3600 });
+    const { runId: laterRun } = await later.status();
+    const [job] = await db.sql`select id::text as id from jobs where run_id = ${laterRun}`;
+    assert.ok(job, 'the delayed run waits as a job');
+
+    await waitFor('a failed claim', async () => {
+      proxy.resetAll();
+      return /Job claim failed/.test(engine.output()) || (await new Promise((resolve) => setTimeout(() => resolve(false), 150)));
+    }, 30_000);
+    // The first look follows the failure at once; a run that completes after it shows it is done.
+    const [after] = await triggerRuns(subdir, 1, 1);
+    await waitFor('a run after the failure', async () => (await completedRuns([after!])) === 1, 30_000);
+
+    // The late commit: the delayed job claimed by this engine, under a token it never saw.
+    const [claimed] = await db.sql`
+      update jobs set claimed_at = clock_timestamp(), claim_token = gen_random_uuid(), process_id = ${engine.processId}
+      where id = ${job!.id} returning claim_token`;
+    assert.ok(claimed);
+    await waitFor('the late claim to be re-enqueued', async () => {
+      const [row] = await db.sql`select claimed_at from jobs where id = ${job!.id}`;
+      return row && row.claimed_at === null;
+    }, 30_000).catch((error: Error) => {
+      throw new Error(`${error.message}\nengine output:\n${engine.output()}`);
+    });
+    const attempts = await attemptsOf(db, laterRun);
+    assert.deepEqual(attempts.map((a) => a.error_class), ['AbandonedClaim'], 'recorded as a crash of the claim, on the crash budget');
+    const [job2] = await db.sql`select run_at > now() + interval '50 minutes' as still_delayed from jobs where id = ${job!.id}`;
+    assert.equal(job2!.still_delayed, true, 'the re-enqueued job keeps its due time');
+  } finally {
+    await engine.stop();
+    await proxy.close();
+  }
+});
