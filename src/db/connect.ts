@@ -101,7 +101,7 @@ function withQueryDeadline<T>(query: T, ms: number): T {
 }
 
 /** A tagged-template client whose queries (and those of its transactions) carry a deadline. */
-function deadlined<S extends object>(target: () => S, ms: number | undefined, end?: (options?: { timeout?: number }) => Promise<void>): S {
+function deadlined<S extends object>(target: () => S, ms: number | undefined, end?: (options?: { timeout?: number }) => Promise<void>, losses?: ConnectionLosses): S {
   return new Proxy(function ductworkSql() {}, {
     apply: (_t, _this, args: unknown[]) => {
       const result = (target() as unknown as (...a: unknown[]) => unknown)(...args);
@@ -109,6 +109,7 @@ function deadlined<S extends object>(target: () => S, ms: number | undefined, en
     },
     get: (_t, property) => {
       if (property === 'end' && end) return end;
+      if (property === CONNECTION_LOSSES) return losses;
       const value = Reflect.get(target(), property) as unknown;
       if (ms === undefined || typeof value !== 'function') return value;
       if (property === 'unsafe') return (...args: unknown[]) => withQueryDeadline((value as (...a: unknown[]) => unknown)(...args), ms);
@@ -206,9 +207,7 @@ export function connect(options: ConnectOptions): Sql {
     }
     await current.end(endOptions);
   };
-  const sql = deadlined(() => current, options.queryDeadlineMs, end);
-  connectionLosses.set(sql, losses);
-  return sql;
+  return deadlined(() => current, options.queryDeadlineMs, end, losses);
 }
 
 interface ConnectionLosses {
@@ -217,8 +216,8 @@ interface ConnectionLosses {
   listeners: Set<() => void>;
 }
 
-// Each Ductwork pool's connection losses (see withDeadline).
-const connectionLosses = new WeakMap<object, ConnectionLosses>();
+// Where a Ductwork pool shows its connection losses (see withDeadline).
+const CONNECTION_LOSSES = Symbol('ductwork.connectionLosses');
 
 /** How long a call may stay pending after a connection of its pool was lost to an error. */
 export const PENDING_AFTER_LOSS_MS = 5000;
@@ -256,7 +255,7 @@ export class DeadlineExceeded extends Error {
 export function withDeadline<T>(work: Promise<T>, ms: number, what: string, pool?: Sql): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   let afterLoss: NodeJS.Timeout | undefined;
-  const losses = pool && connectionLosses.get(pool);
+  const losses = pool && (Reflect.get(pool, CONNECTION_LOSSES) as ConnectionLosses | undefined);
   let onLoss: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DeadlineExceeded(`${what} did not answer within ${ms} ms`)), ms);

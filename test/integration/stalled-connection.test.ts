@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { test } from 'node:test';
 import postgres from 'postgres';
-import { classifyDbError, connect } from '../../src/db/connect.js';
+import { classifyDbError, connect, DeadlineExceeded, PENDING_AFTER_LOSS_MS, withDeadline } from '../../src/db/connect.js';
 import { watchedSocket, type SocketTarget } from '../../src/db/watched-socket.js';
 import { DATABASE_URL } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
@@ -84,6 +84,33 @@ test('a Ductwork pool whose connection stopped sending is reopened: the query af
     const answer = await waitFor('a query to be answered after the stall', async () =>
       sql`select 4 as n`.then((rows) => rows[0]!.n as number, () => undefined), 30_000);
     assert.equal(answer, 4);
+  } finally {
+    recorded.restore();
+    await sql.end({ timeout: 0 });
+  }
+});
+
+test('a call still pending after a connection of its pool was lost to an error is given up, before its deadline', async () => {
+  const recorded = recordSockets();
+  const sql = connect({ url: DATABASE_URL, schema: 'public', max: 1, applicationName: 'ductwork-stall-test' });
+  try {
+    await sql`select 1`;
+    // A call that never settles: what a query left pending by the driver on a reset connection is.
+    const pending = withDeadline(new Promise<never>(() => {}), 20_000, 'a stuck call', sql);
+    pending.catch(() => {});
+    // The pool's connection is lost to an error (a reset), not closed by an idle timeout.
+    recorded.sockets.at(-1)!.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    // A call that starts just after the loss is bounded the same way.
+    await new Promise((resolve) => setImmediate(resolve)); // the socket's error event has been emitted
+    const next = withDeadline(new Promise<never>(() => {}), 20_000, 'a later call', sql);
+    next.catch(() => {});
+    await assert.rejects(pending, (error: Error) => {
+      assert.ok(error instanceof DeadlineExceeded, String(error));
+      assert.equal(error.message, `a stuck call got no answer within ${PENDING_AFTER_LOSS_MS} ms of a lost connection`);
+      return true;
+    });
+    await assert.rejects(next, /a later call got no answer within \d+ ms of a lost connection$/);
+    assert.deepEqual([...(await sql`select 2 as n`)], [{ n: 2 }], 'the pool itself works on');
   } finally {
     recorded.restore();
     await sql.end({ timeout: 0 });
