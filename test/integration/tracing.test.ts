@@ -50,6 +50,14 @@ test('one trace holds the trigger, every execution (a crash and a retry included
     const executions = all.filter((s) => s.name === SPAN_NAMES.step);
     const advances = all.filter((s) => s.name === SPAN_NAMES.advance);
     return executions.length >= steps.length + attempts.length && advances.length >= steps.length ? all : undefined;
+  }).catch((error: Error) => {
+    // Say what is missing: which steps have fewer execution or advancement spans than the database shows.
+    const all = exporter.getFinishedSpans().filter((s) => attr(s, ATTRIBUTES.pipelineId) === handle.id);
+    const count = (name: string, stepId: string) => all.filter((s) => s.name === name && attr(s, ATTRIBUTES.stepId) === stepId).length;
+    const short = steps
+      .map((s) => ({ step: s.klass as string, id: s.id as string, executions: count(SPAN_NAMES.step, s.id), expected: 1 + attempts.filter((a) => a.step_id === s.id).length, advances: count(SPAN_NAMES.advance, s.id) }))
+      .filter((s) => s.executions < s.expected || s.advances < 1);
+    throw new Error(`${error.message}; steps short of spans: ${JSON.stringify(short)}; attempts: ${JSON.stringify(attempts)}`);
   });
 
   const [triggerSpan, ...others] = [spans.find((s) => s.name === SPAN_NAMES.trigger)!, ...spans.filter((s) => s.name !== SPAN_NAMES.trigger)];
