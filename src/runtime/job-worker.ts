@@ -137,7 +137,6 @@ export class JobWorker {
     return { waiting: this.#pendingSuccesses.length, commits: this.#flushes };
   }
 
-  /** The running attempt a worker thread's request (a context write) comes from, by its execution id, if it still runs here. */
   /**
    * The steps of a cancelled run that run here: their `this.signal` aborts now, and a step still
    * running `job_worker.timeout_grace` later has its thread terminated. Their results are fenced
@@ -160,6 +159,7 @@ export class JobWorker {
     return aborted;
   }
 
+  /** The running attempt a worker thread's request (a context write) comes from, by its execution id, if it still runs here. */
   runningClaim(executionId: string): ClaimedJob | undefined {
     return this.#byToken.get(executionId)?.claim;
   }

@@ -24,7 +24,7 @@ async function closeMidWrite(socket: Socket): Promise<void> {
   socket.emit('close', false);
 }
 
-/** Sockets opened through net while `fn` runs (how a pool's own sockets are reached). */
+/** Records every socket that connects until `restore()` (how a pool's own sockets are reached). */
 function recordSockets(): { sockets: Socket[]; restore(): void } {
   const sockets: Socket[] = [];
   const original = Socket.prototype.connect;
